@@ -1,0 +1,99 @@
+/**
+ * The contract between filesystem-tree producers (OCI layer tars, sandbox directories) and
+ * the SquashFS writer: producers call an {@linkcode FsSink} once per final entry, in any
+ * order that puts a directory's explicit metadata before or after its children; the sink
+ * creates missing parent directories itself (mode 0755, root-owned, mtime 0) and replaces
+ * their metadata if the directory itself arrives later.
+ *
+ * Names are bytes: a path is a `Uint8Array` of '/'-separated components, relative to the
+ * image root, with no leading '/', no empty, "." or ".." components. Where a map key is
+ * needed, use {@linkcode pathKey} (one char per byte, lossless), never UTF-8 decoding.
+ *
+ * @module
+ */
+
+/** The kinds of entry a SquashFS image holds. */
+export type EntryKind =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "hardlink"
+  | "chardev"
+  | "blockdev"
+  | "fifo"
+  | "socket";
+
+/** Ownership, permissions, time and extended attributes of one entry. */
+export interface EntryMeta {
+  /** Permission bits including setuid, setgid and sticky (the low 12 bits of st_mode). */
+  mode: number;
+  /** Owner user ID. */
+  uid: number;
+  /** Owner group ID. */
+  gid: number;
+  /** Modification time, seconds since the epoch (SquashFS stores 32 bits unsigned). */
+  mtime: number;
+  /** Extended attributes: full name ("user.foo", "security.capability") to value bytes. */
+  xattrs?: ReadonlyMap<string, Uint8Array>;
+}
+
+/**
+ * Receives the entries of a filesystem tree. Implemented by the SquashFS writer; fed by the
+ * OCI layer merger and the directory walker.
+ */
+export interface FsSink {
+  /** Declare a directory (creating or updating its metadata). */
+  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void>;
+  /**
+   * Add a regular file. Resolves when `data` has been consumed; the sink may still be
+   * compressing in the background. All-zero blocks may be stored sparse.
+   *
+   * @param size Exact byte length `data` will yield.
+   */
+  file(
+    path: Uint8Array,
+    meta: EntryMeta,
+    size: number,
+    data: AsyncIterable<Uint8Array>,
+  ): Promise<void>;
+  /** Add a symbolic link whose target is `target` (bytes, stored as is). */
+  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void>;
+  /** Add a hard link to an entry already given to this sink at `target`. */
+  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void>;
+  /** Add a character or block device node. */
+  device(
+    path: Uint8Array,
+    meta: EntryMeta,
+    kind: "chardev" | "blockdev",
+    major: number,
+    minor: number,
+  ): void | Promise<void>;
+  /** Add a FIFO or a socket. */
+  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void>;
+}
+
+/**
+ * A lossless string form of a byte path, for use as a map key (one char per byte).
+ *
+ * @param path The path bytes.
+ * @returns A string whose char codes are the bytes.
+ */
+export function pathKey(path: Uint8Array): string {
+  let key = "";
+  for (let i = 0; i < path.length; i += 8192) {
+    key += String.fromCharCode(...path.subarray(i, i + 8192));
+  }
+  return key;
+}
+
+/**
+ * The inverse of {@linkcode pathKey}.
+ *
+ * @param key A string made by `pathKey`.
+ * @returns The path bytes.
+ */
+export function keyToPath(key: string): Uint8Array {
+  const bytes = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
+  return bytes;
+}
