@@ -76,7 +76,9 @@ export function enabled(level: LogLevel): boolean {
 
 function write(level: LogLevel, message: string): void {
   if (!enabled(level)) return;
-  const label = settings.color ? `${LEVEL_COLOR[level]}${LEVEL_LABEL[level]}${RESET}` : LEVEL_LABEL[level];
+  const label = settings.color
+    ? `${LEVEL_COLOR[level]}${LEVEL_LABEL[level]}${RESET}`
+    : LEVEL_LABEL[level];
   Deno.stderr.writeSync(encoder.encode(`${label} ${message}\n`));
 }
 

@@ -8,7 +8,7 @@
 import { Command, CommanderError } from "commander";
 import { COMMANDS } from "./commands/mod.ts";
 import { type GlobalOptions, requestedExitCode } from "./_command.ts";
-import { configureOutput, type LogLevel, log, printHint } from "./_output.ts";
+import { configureOutput, log, type LogLevel, printHint } from "./_output.ts";
 import { EXIT_FAILURE, EXIT_USAGE, SingletError } from "../core/errors.ts";
 import { VERSION } from "../mod.ts";
 
@@ -41,7 +41,10 @@ export function buildProgram(): Command {
       outputError: () => {},
     })
     .hook("preAction", (root) => {
-      configureOutput({ level: levelFrom(root.opts<GlobalOptions>()), nocolor: !!root.opts().nocolor });
+      configureOutput({
+        level: levelFrom(root.opts<GlobalOptions>()),
+        nocolor: !!root.opts().nocolor,
+      });
     });
   for (const register of COMMANDS) register(program);
   // Every verb inherits exit handling and output routing from the root.

@@ -7,9 +7,7 @@
 import type { CommandRegistrar } from "../_command.ts";
 import { registerVersion } from "./version.ts";
 
-
 /** Every verb's registrar, in help order. */
 export const COMMANDS: readonly CommandRegistrar[] = [
-
   registerVersion,
 ];
