@@ -222,53 +222,59 @@ export class RegistryClient {
   blobSource(repository: string, desc: { digest: string; size: number }): BlobSource {
     const digest = parseDigest(desc.digest);
     const url = new URL(`${repository}/blobs/${digest.value}`, this.base);
-    const http = this.#http;
-    const self = this;
-    return async function* (offset: number, signal: AbortSignal) {
-      const headers: Record<string, string> = {};
-      if (offset > 0) headers.range = `bytes=${offset}-`;
-      const response = await self.send(
-        url,
-        `repository:${repository}:pull`,
-        headers,
-        "GET",
-        signal,
-      );
-      if (offset > 0) {
-        const range = response.headers.get("content-range");
-        const match = range ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range.trim()) : null;
-        if (
-          response.status !== 206 || !match || Number(match[1]) !== offset ||
-          Number(match[2]) !== desc.size - 1 ||
-          (match[3] !== "*" && Number(match[3]) !== desc.size)
-        ) {
-          await response.body?.cancel().catch(() => {});
-          throw new SingletError(
-            `Cannot resume blob "${desc.digest}" at byte ${offset}: the registry answered ` +
-              `HTTP ${response.status}${range ? ` with Content-Range "${range}"` : ""}`,
-            { hint: "try the pull again; it restarts the download", exitCode: EXIT_REMOTE },
-          );
-        }
-      } else if (!response.ok) {
-        if (response.status >= 500 || response.status === 429) {
-          await response.body?.cancel().catch(() => {});
-          throw new TransientError(`HTTP ${response.status}`);
-        }
-        throw await self.#statusError(response, url, "blob");
-      }
-      const encoding = response.headers.get("content-encoding");
-      if (encoding && encoding !== "identity") {
+    return (offset, signal) => this.#blobStream(url, repository, desc, offset, signal);
+  }
+
+  async *#blobStream(
+    url: URL,
+    repository: string,
+    desc: { digest: string; size: number },
+    offset: number,
+    signal: AbortSignal,
+  ): AsyncIterable<Uint8Array> {
+    const headers: Record<string, string> = {};
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+    const response = await this.send(
+      url,
+      `repository:${repository}:pull`,
+      headers,
+      "GET",
+      signal,
+    );
+    if (offset > 0) {
+      const range = response.headers.get("content-range");
+      const match = range ? /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(range.trim()) : null;
+      if (
+        response.status !== 206 || !match || Number(match[1]) !== offset ||
+        Number(match[2]) !== desc.size - 1 ||
+        (match[3] !== "*" && Number(match[3]) !== desc.size)
+      ) {
         await response.body?.cancel().catch(() => {});
         throw new SingletError(
-          `Cannot pull blob "${desc.digest}": the server applied Content-Encoding "${encoding}" ` +
-            "despite Accept-Encoding: identity",
-          {
-            hint: "a proxy between you and the registry re-encodes data; bypass it",
-            exitCode: EXIT_REMOTE,
-          },
+          `Cannot resume blob "${desc.digest}" at byte ${offset}: the registry answered ` +
+            `HTTP ${response.status}${range ? ` with Content-Range "${range}"` : ""}`,
+          { hint: "try the pull again; it restarts the download", exitCode: EXIT_REMOTE },
         );
       }
-      yield* http.body(response);
-    };
+    } else if (!response.ok) {
+      if (response.status >= 500 || response.status === 429) {
+        await response.body?.cancel().catch(() => {});
+        throw new TransientError(`HTTP ${response.status}`);
+      }
+      throw await this.#statusError(response, url, "blob");
+    }
+    const encoding = response.headers.get("content-encoding");
+    if (encoding && encoding !== "identity") {
+      await response.body?.cancel().catch(() => {});
+      throw new SingletError(
+        `Cannot pull blob "${desc.digest}": the server applied Content-Encoding "${encoding}" ` +
+          "despite Accept-Encoding: identity",
+        {
+          hint: "a proxy between you and the registry re-encodes data; bypass it",
+          exitCode: EXIT_REMOTE,
+        },
+      );
+    }
+    yield* this.#http.body(response);
   }
 }
