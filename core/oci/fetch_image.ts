@@ -18,6 +18,7 @@ import {
   selectPlatform,
 } from "./manifest.ts";
 import type { FetchedManifest } from "./registry.ts";
+import { describeError, EXIT_REMOTE } from "./http.ts";
 
 /** An image whose manifest, config and layers are all in the cache. */
 export interface CachedImage {
@@ -161,7 +162,19 @@ async function fetchLayers(
         results[index] = { descriptor: desc, path };
         options.onLayerDone?.(desc, index);
       } catch (error) {
-        if (failure === undefined) failure = error;
+        if (failure === undefined) {
+          failure = error instanceof SingletError || controller.signal.aborted
+            ? error
+            : new SingletError(
+              `Cannot pull layer "${desc.digest}" (${index + 1}/${descriptors.length}) of ` +
+                `"${source.name}": ${describeError(error)}`,
+              {
+                hint: "check the network and try again; finished layers stay cached",
+                exitCode: EXIT_REMOTE,
+                cause: error,
+              },
+            );
+        }
         // One failure stops the other downloads at once.
         controller.abort(error);
       }
