@@ -6,8 +6,14 @@
  */
 import type { CommandRegistrar } from "../_command.ts";
 import { registerVersion } from "./version.ts";
+import { registerPull } from "./pull.ts";
+import { registerRegistry } from "./registry.ts";
+import { registerCache } from "./cache.ts";
 
 /** Every verb's registrar, in help order. */
 export const COMMANDS: readonly CommandRegistrar[] = [
   registerVersion,
+  registerPull,
+  registerRegistry,
+  registerCache,
 ];

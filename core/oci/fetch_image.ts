@@ -48,6 +48,8 @@ export interface FetchImageOptions {
   concurrency?: number;
   /** Aborts everything. */
   signal?: AbortSignal;
+  /** The layers about to be fetched (after manifest and config). */
+  onLayers?: (layers: readonly Descriptor[]) => void;
   /** A layer download starts (`cached` when it is already there). */
   onLayer?: (desc: Descriptor, index: number, cached: boolean) => void;
   /** Bytes of a layer present so far. */
@@ -118,6 +120,7 @@ export async function fetchImage(
     );
   }
 
+  options.onLayers?.(manifest.layers);
   const layers = await fetchLayers(source, cache, manifest.layers, options);
   return {
     source: source.name,
