@@ -183,7 +183,8 @@ export async function pullImage(ref: ImageReference, options: PullOptions): Prom
     });
   }
   if (ref.transport === "http" || ref.transport === "https") {
-    const http = new HttpClient(options.http);
+    // The user typed the scheme: an http:// URL is an explicit choice of plain HTTP.
+    const http = new HttpClient({ ...options.http, allowHttp: ref.transport === "http" });
     try {
       let result = { size: 0, sif: false };
       await atomicOutput(options.output, async (tmp) => {

@@ -2,7 +2,7 @@
  * A fault-injecting HTTP proxy in front of a real registry (Deno.serve on 127.0.0.1), with a
  * second origin for redirects. Tests script faults per request: reset the connection after N
  * body bytes, flip a byte, answer a status (429, 503) with `Retry-After`, redirect to the
- * second origin, or stall. Every request is logged (method, path, Range, and whether an
+ * second origin, delay the answer, or stall. Every request is logged (method, path, Range, and whether an
  * Authorization header came along) on both origins.
  *
  * @module
@@ -14,7 +14,8 @@ export type Fault =
   | { kind: "flip"; atByte: number }
   | { kind: "status"; status: number; retryAfter?: string }
   | { kind: "redirect"; status?: number }
-  | { kind: "stall"; afterBytes: number };
+  | { kind: "stall"; afterBytes: number }
+  | { kind: "delay"; ms: number };
 
 /** A scripted fault. */
 export interface FaultRule {
@@ -177,8 +178,9 @@ export function startFaultProxy(
         headers: { location: `${secondOrigin}${url.pathname}?X-Amz-Signature=secret` },
       });
     }
+    if (fault?.kind === "delay") await new Promise((r) => setTimeout(r, fault.ms));
     const response = await forward(req);
-    if (!fault || !response.body) return response;
+    if (!fault || fault.kind === "delay" || !response.body) return response;
     const headers = new Headers(response.headers);
     if (fault.kind === "flip") {
       return new Response(flippedBody(response.body, fault.atByte), {
