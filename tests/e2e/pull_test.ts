@@ -38,7 +38,7 @@ async function assertCacheConsistent(cacheDir: string): Promise<number> {
 }
 
 async function assertNoTempFiles(dir: string): Promise<void> {
-  const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+  const names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
   assert.deepEqual(names.filter((n) => n.includes("singlet-tmp")), []);
 }
 
