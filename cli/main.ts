@@ -32,7 +32,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .helpCommand("help [command]", "show help for a command")
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
     .exitOverride()
     .configureOutput({
       writeOut: (text) => writeAll(Deno.stdout, text),
