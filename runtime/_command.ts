@@ -48,6 +48,8 @@ export class CommandFailedError extends Error {
   readonly stderrTail: string;
 
   /**
+   * Describe a failed command.
+   *
    * @param argv The command line.
    * @param code The exit code.
    * @param stderr Its captured stderr.
