@@ -183,14 +183,15 @@ async function writeProbeBundle(dir: string, uid: number, gid: number): Promise<
   const linux: Record<string, unknown> = { namespaces };
   if (uid !== 0) {
     namespaces.push({ type: "user" });
-    linux.uidMappings = [{ containerID: uid, hostID: uid, size: 1 }];
-    linux.gidMappings = [{ containerID: gid, hostID: gid, size: 1 }];
+    // runc 1.1 insists on a mapping for container root, as `runc spec --rootless` writes.
+    linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
+    linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
   }
   const spec = {
     ociVersion: "1.0.2",
     process: {
       terminal: false,
-      user: { uid, gid },
+      user: { uid: 0, gid: 0 },
       args: ["/usr/bin/true"],
       env: ["PATH=/usr/bin:/bin"],
       cwd: "/",

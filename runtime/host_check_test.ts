@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { runSinglet } from "../tests/_helpers/singlet.ts";
+
 import { testWithTools } from "../tests/_helpers/tools.ts";
 import type { HostReport } from "./host_check.ts";
 import { subordinateRanges } from "./host_check.ts";
+import { runAs, testUser } from "../tests/_helpers/unpriv.ts";
+import { runSinglet, SINGLET_BIN } from "../tests/_helpers/singlet.ts";
 
 testWithTools(
   "singlet check reports every feature and picks a runtime that really runs containers",
@@ -65,3 +67,39 @@ Deno.test("subordinateRanges() reads ranges by name or uid and ignores other use
     await Deno.remove(file);
   }
 });
+
+testWithTools(
+  "singlet check as an unprivileged user with subuid ranges finds its ranges and a rootless runtime",
+  ["runc", "setpriv"],
+  async () => {
+    const user = await testUser({ subids: true });
+    const result = await runAs(user, [SINGLET_BIN, "check", "--json"]);
+    const report = JSON.parse(result.stdout) as HostReport;
+    assert.equal(report.user.uid, user.uid);
+    assert.notEqual(report.user.uid, Deno.uid());
+    const subids = report.findings.find((f) => f.feature === "subuid/subgid")!;
+    assert.equal(subids.status, "ok");
+    assert.equal(subids.detail, `65536 subordinate uids, 65536 gids for ${user.name}`);
+    assert.ok(report.runtime, `a rootless runtime works: ${result.stdout}`);
+    assert.equal(result.code, 0, result.stderr);
+  },
+);
+
+testWithTools(
+  "singlet check as a user without subuid ranges says so and what an admin must run",
+  ["runc", "setpriv"],
+  async () => {
+    const user = await testUser({ subids: false });
+    const result = await runAs(user, [SINGLET_BIN, "check"]);
+    assert.match(
+      result.stdout,
+      new RegExp(
+        `^\\[FAIL {3}\\] subuid/subgid +no /etc/subuid /etc/subgid entry for ${user.name}$`,
+        "m",
+      ),
+    );
+    assert.match(result.stdout, new RegExp(`usermod --add-subuids .* ${user.name}$`, "m"));
+    // Containers still run with a single-ID mapping, so the host stays usable.
+    assert.equal(result.code, 0, result.stderr);
+  },
+);
