@@ -28,7 +28,7 @@ function buildProgram(): Command {
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .helpCommand("help [command]", "show help for a command")
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
+    .configureHelp({ sortSubcommands: true, showGlobalOptions: false })
     .exitOverride()
     .configureOutput({
       writeOut: (text) => writeAll(Deno.stdout, text),
