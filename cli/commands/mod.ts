@@ -8,10 +8,12 @@ import type { CommandRegistrar } from "../_command.ts";
 import { registerCheck } from "./check.ts";
 import { registerSif } from "./sif.ts";
 import { registerVersion } from "./version.ts";
+import { registerSquashfsPack } from "./squashfs.ts";
 
 /** Every verb's registrar. */
 export const COMMANDS: readonly CommandRegistrar[] = [
   registerCheck,
   registerSif,
   registerVersion,
+  registerSquashfsPack,
 ];
