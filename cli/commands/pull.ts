@@ -103,6 +103,7 @@ interface PullFlags extends NetworkFlags {
   platform?: string;
   disableCache?: boolean;
   json?: boolean;
+  fetchOnly?: boolean;
 }
 
 /**
@@ -123,7 +124,11 @@ export function registerPull(program: Command): void {
     .option("--arch <arch>", "architecture to pull from library or registry")
     .option("--platform <platform>", "platform (OS/Architecture[/Variant]) to pull")
     .option("--disable-cache", "do not use or create cached images/blobs")
-    .option("--json", "print a JSON summary on stdout");
+    .option("--json", "print a JSON summary on stdout")
+    .addOption(
+      new Option("--fetch-only", "only fetch and verify the image into the cache (no SIF)")
+        .hideHelp(),
+    );
   withNetworkFlags(command);
   command.addHelpText(
     "after",
@@ -177,6 +182,7 @@ Examples:
     const result = await pullImage(ref, {
       output,
       force: !!flags.force || truthy(envFlag("FORCE")),
+      ...(flags.fetchOnly ? { fetchOnly: true } : {}),
       disableCache,
       platform,
       http: httpOptionsFrom(flags, debug),
@@ -224,7 +230,13 @@ Examples:
     if (flags.json) {
       printJson(result);
     } else {
-      log.info(result.sifCached ? `Using cached SIF image` : `Wrote ${result.output}`);
+      log.info(
+        flags.fetchOnly
+          ? `Fetched ${result.manifestDigest} into the cache`
+          : result.sifCached
+          ? `Using cached SIF image`
+          : `Wrote ${result.output}`,
+      );
     }
   }));
 }
