@@ -19,3 +19,8 @@ export const VERSION: string = denoConfig.version;
 
 export { EXIT_FAILURE, EXIT_USAGE, SingletError, UsageError } from "./core/errors.ts";
 export type { SingletErrorOptions } from "./core/errors.ts";
+export * from "./core/build/deffile.ts";
+export * from "./core/build/deffile_text.ts";
+export * from "./core/build/deffile_json.ts";
+export * from "./core/build/build_args.ts";
+export * from "./core/build/section_scripts.ts";
