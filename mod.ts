@@ -25,3 +25,4 @@ export * from "./core/build/deffile_json.ts";
 export * from "./core/build/build_args.ts";
 export * from "./core/build/section_scripts.ts";
 export * from "./core/image/singularity_d.ts";
+export * from "./core/sif/mod.ts";
