@@ -26,3 +26,5 @@ export * from "./core/build/build_args.ts";
 export * from "./core/build/section_scripts.ts";
 export * from "./core/image/singularity_d.ts";
 export * from "./core/sif/mod.ts";
+export * from "./core/image/inspect.ts";
+export * from "./core/image/image_files.ts";
