@@ -37,6 +37,7 @@ export function registerInspect(program: Command): void {
   program
     .command("inspect")
     .usage("[inspect options...] <image path>")
+    .summary("Show metadata for an image")
     .description(
       "Show metadata for an image\n\n" +
         "Inspect will show you labels, environment variables, apps and scripts associated\n" +

@@ -7,9 +7,11 @@
 import type { CommandRegistrar } from "../_command.ts";
 import { registerVersion } from "./version.ts";
 import { registerInspect } from "./inspect.ts";
+import { registerRunHelp } from "./run_help.ts";
 
 /** Every verb's registrar, in help order. */
 export const COMMANDS: readonly CommandRegistrar[] = [
   registerVersion,
   registerInspect,
+  registerRunHelp,
 ];

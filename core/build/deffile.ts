@@ -837,3 +837,37 @@ function addAppSection(head: SectionHeader, body: Line[], file: string, stage: S
 export function finalStage(def: Definition): Stage {
   return def.stages[def.stages.length - 1]!;
 }
+
+/**
+ * The definition SingularityCE makes for a build or pull from a URI (`docker://alpine`,
+ * `oras://...`, `localimage:///path`): a header with `bootstrap` (the scheme) and `from`
+ * (the rest), and no sections. Its canonical text, `bootstrap: docker\nfrom: alpine\n\n`,
+ * is what SingularityCE stores as the image's definition.
+ *
+ * @param uri `scheme://rest` or `scheme:rest`.
+ * @returns A one-stage definition whose `raw` is empty (use `storedDeffileText`).
+ * @throws {SyntaxError} When the URI has no scheme.
+ */
+export function definitionFromURI(uri: string): Definition {
+  const sep = uri.includes("://") ? "://" : ":";
+  const at = uri.indexOf(sep);
+  if (at <= 0) {
+    throw new DeffileSyntaxError(
+      uri,
+      1,
+      1,
+      "build URI has no transport",
+      "prefix:// or prefix: (e.g. docker://alpine)",
+    );
+  }
+  const header = new Map([["bootstrap", uri.slice(0, at)], ["from", uri.slice(at + sep.length)]]);
+  const stage: Stage = {
+    line: 1,
+    offset: 0,
+    raw: "",
+    header,
+    sections: { files: [], labels: new Map() },
+    apps: new Map(),
+  };
+  return { file: uri, raw: "", stages: [stage], warnings: [] };
+}

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { assertGolden } from "../../tests/_helpers/golden.ts";
-import { DeffileSyntaxError, type Definition, finalStage, parseDeffile } from "./deffile.ts";
+import {
+  DeffileSyntaxError,
+  type Definition,
+  definitionFromURI,
+  finalStage,
+  parseDeffile,
+} from "./deffile.ts";
 import { definitionToJSON, parseDeffileJSON, toSingularityJSON } from "./deffile_json.ts";
 import { storedDeffileText, toDeffileText } from "./deffile_text.ts";
 import { applyBuildArgs } from "./build_args.ts";
@@ -176,4 +182,14 @@ Deno.test("SingularityCE JSON input errors name the position or the JSON path", 
     () => parseDeffileJSON('{"customData": {"apprun ../x": "echo"}}', "d.json"),
     /names app "\.\.\/x"/,
   );
+});
+
+Deno.test("a URI build gets SingularityCE's two-line definition", () => {
+  const def = definitionFromURI("docker://alpine:3.19");
+  assert.equal(storedDeffileText(def), "bootstrap: docker\nfrom: alpine:3.19\n\n");
+  assert.equal(
+    finalStage(definitionFromURI("oci-archive:/tmp/a.tar")).header.get("from"),
+    "/tmp/a.tar",
+  );
+  assert.throws(() => definitionFromURI("alpine"), DeffileSyntaxError);
 });

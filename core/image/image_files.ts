@@ -13,11 +13,12 @@ import { SingletError } from "../errors.ts";
 import { DataType, FsType } from "../sif/_layout.ts";
 import { openSif, type SifImage } from "../sif/load.ts";
 import { SquashfsReader } from "../squashfs/reader.ts";
+import type { MetaEntry } from "./singularity_d.ts";
 
 /** Read access to the files of an image. Paths are relative to the image root. */
 export interface ImageFiles {
   /** What kind of image this is. */
-  readonly kind: "sif" | "squashfs" | "sandbox";
+  readonly kind: "sif" | "squashfs" | "sandbox" | "memory";
   /** The path the image was opened from. */
   readonly source: string;
   /**
@@ -179,6 +180,59 @@ class SandboxFiles implements ImageFiles {
   }
 
   close(): void {}
+}
+
+class MemoryFiles implements ImageFiles {
+  readonly kind = "memory" as const;
+  readonly source: string;
+  #entries = new Map<string, MetaEntry>();
+
+  constructor(entries: readonly MetaEntry[], source: string) {
+    this.source = source;
+    for (const entry of entries) this.#entries.set(entry.path, entry);
+  }
+
+  #lookup = (path: string): Node | undefined => {
+    const entry = this.#entries.get(path);
+    if (!entry) return undefined;
+    return entry.kind === "symlink"
+      ? { type: "symlink", target: entry.target }
+      : { type: entry.kind === "directory" ? "directory" : "file" };
+  };
+
+  readText(path: string): Promise<string | undefined> {
+    const found = resolve(this.#lookup, path);
+    const entry = found && this.#entries.get(found.path);
+    return Promise.resolve(entry?.kind === "file" ? entry.content : undefined);
+  }
+
+  listDir(path: string): Promise<string[] | undefined> {
+    const found = resolve(this.#lookup, path);
+    if (found?.node.type !== "directory") return Promise.resolve(undefined);
+    const prefix = found.path === "" ? "" : `${found.path}/`;
+    const names = [...this.#entries.keys()]
+      .filter((p) => p.startsWith(prefix) && p.length > prefix.length)
+      .map((p) => p.slice(prefix.length))
+      .filter((rest) => !rest.includes("/"));
+    return Promise.resolve(names);
+  }
+
+  close(): void {}
+}
+
+/**
+ * Read access to a generated layout ({@linkcode singularityDEntries}) as if it were an
+ * image: lets a pull compute its `inspect-metadata.json` object before the image exists.
+ *
+ * @param entries The layout entries.
+ * @param source A name for messages.
+ * @returns Read access to those entries.
+ */
+export function entriesImageFiles(
+  entries: readonly MetaEntry[],
+  source = "<generated layout>",
+): ImageFiles {
+  return new MemoryFiles(entries, source);
 }
 
 const SIF_MAGIC = new TextEncoder().encode("SIF_MAGIC");

@@ -299,10 +299,27 @@ export async function inspectImage(
  * @returns JSON text with a trailing newline.
  */
 export function inspectJSON(metadata: InspectMetadata): string {
-  return JSON.stringify(metadata, null, "\t").replace(
+  return goJSON(JSON.stringify(metadata, null, "\t")) + "\n";
+}
+
+/** Escape `<`, `>`, `&`, U+2028 and U+2029 in JSON text, as Go's encoder does. */
+function goJSON(json: string): string {
+  return json.replace(
     /[<>&\u2028\u2029]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  ) + "\n";
+  );
+}
+
+/**
+ * The SIF `inspect-metadata.json` object SingularityCE writes at build time: `inspect
+ * --all` as compact JSON (Go's escaping), read back by `inspect` instead of the files.
+ *
+ * @param files The built image's files (a sandbox, or `entriesImageFiles` of the generated layout).
+ * @returns The object's text.
+ */
+export async function inspectMetadataObject(files: ImageFiles): Promise<string> {
+  const { metadata } = await inspectImage(files, { all: true });
+  return goJSON(JSON.stringify(metadata));
 }
 
 /**

@@ -4,8 +4,14 @@ import { findTool, testWithTools } from "../../tests/_helpers/tools.ts";
 import { runSinglet } from "../../tests/_helpers/singlet.ts";
 import { parseDeffile } from "../build/deffile.ts";
 import { SingletError } from "../errors.ts";
-import { openImageFiles } from "./image_files.ts";
-import { inspectImage, inspectJSON, type InspectOptions, inspectText } from "./inspect.ts";
+import { entriesImageFiles, openImageFiles } from "./image_files.ts";
+import {
+  inspectImage,
+  inspectJSON,
+  inspectMetadataObject,
+  type InspectOptions,
+  inspectText,
+} from "./inspect.ts";
 import { type MetaEntry, schemaLabels, singularityDEntries } from "./singularity_d.ts";
 
 const TESTDATA = new URL("./testdata/", import.meta.url);
@@ -246,6 +252,19 @@ testWithTools("the text form follows SingularityCE's layout", TOOLS, async () =>
   assert.equal(await text({ deffile: true }), DEFFILE);
 });
 
+testWithTools(
+  "the build-time inspect-metadata.json object, made from the layout, matches the image",
+  TOOLS,
+  async () => {
+    const { sandbox } = await images();
+    const object = await inspectMetadataObject(entriesImageFiles(layout()));
+    assert.doesNotMatch(object, /\n\t/, "compact, as json.Marshal writes it");
+    assert.match(object, /\\u0026/);
+    const fromSandbox = (await inspect(sandbox, { all: true })).metadata;
+    assert.deepEqual(JSON.parse(object), fromSandbox);
+  },
+);
+
 testWithTools("inspecting an app the image does not have is an error", TOOLS, async () => {
   const { sif } = await images();
   await assert.rejects(
@@ -298,6 +317,21 @@ testWithTools("singlet inspect prints SingularityCE's JSON and text", TOOLS, asy
   const noApp = await runSinglet(["inspect", "--app", "nope", sif]);
   assert.equal(noApp.code, 255);
   assert.match(noApp.stderr, /hint: +the image's apps are: second, tool-x/);
+});
+
+testWithTools("singlet run-help prints the image's or an app's help", TOOLS, async () => {
+  const { sif, squashfs } = await images();
+  const image = await runSinglet(["run-help", sif]);
+  assert.deepEqual([image.code, image.stdout], [0, "    Prints a greeting.\n"]);
+  const app = await runSinglet(["run-help", "--app", "tool-x", squashfs]);
+  assert.deepEqual([app.code, app.stdout], [0, "    Help for tool-x.\n"]);
+  const none = await runSinglet(["run-help", "--app", "second", sif]);
+  assert.deepEqual([none.code, none.stdout], [0, "No help sections were defined for this image\n"]);
+  const fake = await runSinglet(["run-help", "--app", "fake", sif]);
+  assert.deepEqual([fake.code, fake.stdout], [0, "No help sections were defined for this image\n"]);
+  assert.match(fake.stderr, /WARNING: .*no such app/);
+  const missing = await runSinglet(["run-help", "/nonexistent/image.sif"]);
+  assert.equal(missing.code, 255);
 });
 
 globalThis.addEventListener("unload", () => {
