@@ -407,17 +407,26 @@ function parseStage(
   return stage;
 }
 
-/** An empty section (no body, no arguments) means the same as no section at all. */
+/**
+ * Trim trailing blank lines from every script (after repeated sections were joined, so the
+ * blank lines between two blocks stay, as in SingularityCE), and drop empty sections: an
+ * empty section (no body, no arguments) means the same as no section at all.
+ */
 function dropEmpty(stage: Stage): void {
   const sections = stage.sections as unknown as Record<string, unknown>;
   for (const name of STANDARD_SECTIONS) {
     const s = sections[name] as Script | undefined;
-    if (s && "script" in s && s.script === "" && s.args === "") delete sections[name];
+    if (!s || !("script" in s)) continue;
+    s.script = trimBody(s.script);
+    if (s.script === "" && s.args === "") delete sections[name];
   }
   stage.sections.files = stage.sections.files.filter((block) => block.files.length > 0);
   for (const app of stage.apps.values()) {
     for (const field of ["install", "run", "env", "help", "test", "start"] as const) {
-      if (app[field]?.script === "") delete app[field];
+      const script = app[field];
+      if (!script) continue;
+      script.script = trimBody(script.script);
+      if (script.script === "") delete app[field];
     }
   }
 }
@@ -547,11 +556,15 @@ function parseSectionHeader(line: Line, file: string): SectionHeader {
   return { name, args: stripComment(match[2]!), line, column };
 }
 
+/** A section body as written; trailing blank lines are trimmed once all blocks are merged. */
 function bodyOf(lines: Line[]): string {
-  let end = lines.length;
-  while (end > 0 && lines[end - 1]!.text.trim() === "") end--;
-  if (end === 0) return "";
-  return lines.slice(0, end).map((l) => l.text).join("\n") + "\n";
+  return lines.map((l) => `${l.text}\n`).join("");
+}
+
+/** Remove trailing blank lines, keep the final newline. */
+function trimBody(script: string): string {
+  const trimmed = script.replace(/(?:\n[ \t]*)+$/, "").replace(/^[ \t]*$/, "");
+  return trimmed === "" ? "" : trimmed + "\n";
 }
 
 function parseSections(
