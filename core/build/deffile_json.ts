@@ -211,8 +211,14 @@ function script(value: unknown, path: string): Script | undefined {
   if (!obj) return undefined;
   const body = string(field(obj, "script"), `${path}.script`);
   const args = string(field(obj, "args"), `${path}.args`).split("#")[0]!.trim();
-  if (body === "" && args === "") return undefined;
-  return { args, script: body === "" || body.endsWith("\n") ? body : body + "\n", line: 0 };
+  if (body.trim() === "" && args === "") return undefined;
+  return { args, script: trimScript(body), line: 0 };
+}
+
+/** Trailing blank lines removed and a final newline kept, as the text parser stores scripts. */
+function trimScript(text: string): string {
+  const trimmed = text.replace(/(?:\n[ \t]*)+$/, "");
+  return trimmed.trim() === "" ? "" : trimmed + "\n";
 }
 
 function decodeBase64(value: unknown, path: string): string {
@@ -303,7 +309,10 @@ function fromCE(root: Record<string, unknown>, file: string): Definition {
     offset: 0,
     raw: "",
     header,
-    sections: { files, labels: stringMap(field(imageData, "labels"), "$.imageData.labels") },
+    sections: {
+      files: files.filter((block) => block.files.length > 0),
+      labels: stringMap(field(imageData, "labels"), "$.imageData.labels"),
+    },
     apps: new Map(),
   };
   const name = header.get("stage");
@@ -352,11 +361,7 @@ function fromCE(root: Record<string, unknown>, file: string): Definition {
       const parsed = parseDeffile(`%appfiles ${appName}\n${text}`, "<customData>");
       app.files.push(...parsed.stages[0]!.apps.get(appName)!.files.map((f) => ({ ...f, line: 0 })));
     } else {
-      app[fieldName] = {
-        args: "",
-        script: text === "" || text.endsWith("\n") ? text : text + "\n",
-        line: 0,
-      };
+      if (text.trim() !== "") app[fieldName] = { args: "", script: trimScript(text), line: 0 };
     }
   }
 

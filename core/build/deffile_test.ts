@@ -328,6 +328,15 @@ for (const name of good) {
         assert.ok(reason, `SingularityCE refuses ${name}.def (${err.trim()}) without a reason`);
         return;
       }
+      // SingularityCE's JSON form of its own parse (what `build --json` takes) reads back to
+      // the same final stage as the text.
+      const fromCEJson = parseDeffileJSON(JSON.stringify(ce[ce.length - 1]), `${name}.json`);
+      if (!reason) {
+        assert.deepEqual(
+          sortKeys(ceView(finalStage(fromCEJson))),
+          sortKeys(ceView(finalStage(ours))),
+        );
+      }
       const expected = sortKeys(ce.map(ceDefinitionView));
       const actual = sortKeys(ours.stages.map(ceView));
       if (reason) {
