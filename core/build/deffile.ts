@@ -271,8 +271,8 @@ function splitLines(text: string): Line[] {
   while (offset < text.length) {
     let end = text.indexOf("\n", offset);
     if (end < 0) end = text.length;
-    let line = text.slice(offset, end);
-    if (line.endsWith("\r")) line = line.slice(0, -1);
+    // CRLF files parse like LF files (a stray CR before a line end is dropped too).
+    const line = text.slice(offset, end).replace(/\r+$/, "");
     lines.push({ text: line, no, offset });
     offset = end + 1;
     no++;
@@ -443,7 +443,7 @@ function parseHeader(
     const trimmed = line.text.trim();
     if (trimmed === "" || trimmed.startsWith("#")) {
       // SingularityCE ends a continuation at a blank or comment line.
-      if (cont) header.set(cont.key, cont.value);
+      if (cont) header.set(cont.key, cont.value.replace(/[ \t]+$/, ""));
       cont = undefined;
       continue;
     }
@@ -528,7 +528,7 @@ function parseHeader(
     }
     header.set(key, value);
   }
-  if (cont) header.set(cont.key, cont.value);
+  if (cont) header.set(cont.key, cont.value.replace(/[ \t]+$/, ""));
   return header;
 }
 
@@ -542,7 +542,7 @@ interface SectionHeader {
 function parseSectionHeader(line: Line, file: string): SectionHeader {
   const column = indentOf(line.text) + 1;
   const trimmed = line.text.trim();
-  const match = /^%(\S*)\s*(.*)$/.exec(trimmed)!;
+  const match = /^%(\S*)\s*(.*)$/s.exec(trimmed)!;
   const name = match[1]!.toLowerCase();
   if (name === "") {
     throw new DeffileSyntaxError(
@@ -786,7 +786,7 @@ export function parseLabels(body: Line[] | string): Map<string, string> {
   const labels = new Map<string, string>();
   for (const line of lines) {
     if (isBlankOrComment(line.text)) continue;
-    const match = /^(\S+)\s*(.*)$/.exec(line.text.trim())!;
+    const match = /^(\S+)\s*(.*)$/s.exec(line.text.trim())!;
     labels.set(match[1]!, match[2]!.trim());
   }
   return labels;

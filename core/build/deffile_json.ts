@@ -358,7 +358,18 @@ function fromCE(root: Record<string, unknown>, file: string): Definition {
     if (fieldName === "labels") {
       for (const [k, v] of parseLabels(text)) app.labels.set(k, v);
     } else if (fieldName === "files") {
-      const parsed = parseDeffile(`%appfiles ${appName}\n${text}`, "<customData>");
+      let parsed: Definition;
+      try {
+        parsed = parseDeffile(`%appfiles ${appName}\n${text}`, "<customData>");
+      } catch (error) {
+        if (!(error instanceof DeffileSyntaxError)) throw error;
+        const problem = error.message.replace(/^.*?: /, "").replace(/; expected .*$/s, "");
+        throw new JsonShapeError(
+          `$.customData["appfiles ${appName}"] line ${error.line - 1}`,
+          `has ${problem}`,
+          error.expected,
+        );
+      }
       app.files.push(...parsed.stages[0]!.apps.get(appName)!.files.map((f) => ({ ...f, line: 0 })));
     } else {
       if (text.trim() !== "") app[fieldName] = { args: "", script: trimScript(text), line: 0 };

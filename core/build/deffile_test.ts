@@ -347,3 +347,10 @@ for (const name of good) {
     },
   );
 }
+
+Deno.test("a bad %appfiles line in JSON input names the customData entry", () => {
+  assert.throws(
+    () => parseDeffileJSON('{"customData": {"appfiles foo": "a b c\\n"}}', "e.json"),
+    /e\.json:1:1: \$\.customData\["appfiles foo"\] line 1 has unexpected "c" after the destination; expected/,
+  );
+});
