@@ -91,3 +91,19 @@ Deno.test("a --build-arg that is not NAME=VALUE is refused", () => {
   assert.throws(() => mergeBuildArgs(["JUSTNAME"]), SingletError);
   assert.throws(() => mergeBuildArgs(["A="]), /missing value portion/);
 });
+
+Deno.test("stage names and %files from <stage> may be build arguments", async () => {
+  const text = await Deno.readTextFile(
+    new URL("./testdata/good/templatedstages.def", import.meta.url),
+  );
+  const { definition } = applyBuildArgs(parseDeffile(text, "ts.def"), {});
+  assert.equal(definition.stages[0]!.name, "builder");
+  assert.equal(finalStage(definition).sections.files[0]!.stage, "builder");
+  // The reference is checked again once the names are known.
+  const at = text.lastIndexOf("FIRST=builder");
+  const other = text.slice(0, at) + "FIRST=other" + text.slice(at + "FIRST=builder".length);
+  assert.throws(
+    () => applyBuildArgs(parseDeffile(other, "ts.def"), {}),
+    /ts\.def:17:13: %files from unknown stage "other"/,
+  );
+});

@@ -382,7 +382,7 @@ function parseStage(
   const name = header.get("stage");
   if (name !== undefined) {
     const line = headerLines.find((l) => /^\s*stage\s*:/i.test(l.text));
-    if (!/^\S+$/.test(name)) {
+    if (!/^\S+$/.test(name) && !TEMPLATE.test(name)) {
       throw new DeffileSyntaxError(
         file,
         line?.no ?? first.no,
@@ -663,7 +663,7 @@ function addFiles(
 ): void {
   let from: string | undefined;
   if (head.args !== "") {
-    const match = /^from\s+(\S+)$/i.exec(head.args);
+    const match = /^from\s+(\S+|\{\{\s*\w+\s*\}\})$/i.exec(head.args);
     if (!match) {
       throw new DeffileSyntaxError(
         file,

@@ -280,7 +280,7 @@ function fromCE(root: Record<string, unknown>, file: string): Definition {
     const args = string(field(obj, "args"), `${path}.args`).split("#")[0]!.trim();
     let from: string | undefined;
     if (args !== "") {
-      const match = /^from\s+(\S+)$/i.exec(args);
+      const match = /^from\s+(\S+|\{\{\s*\w+\s*\}\})$/i.exec(args);
       if (!match) throw new JsonShapeError(`${path}.args`, `is "${args}"`, `"from <stage>" or ""`);
       from = match[1]!;
     }

@@ -293,7 +293,7 @@ function ceDefinitionView(d: CEDefinition) {
       arguments: text(bs.arguments),
     },
     files: (d.buildData.files ?? []).filter((b) => (b.files ?? []).length > 0).map((b) => ({
-      stage: b.args.trim().split(/\s+/)[1] ?? "",
+      stage: b.args.split("#")[0]!.trim().replace(/^from\s+/i, ""),
       files: (b.files ?? []).map((f) => [f.source, f.destination]),
     })),
     custom,
