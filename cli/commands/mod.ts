@@ -12,6 +12,8 @@ import { registerSquashfsPack } from "./squashfs.ts";
 import { registerPull } from "./pull.ts";
 import { registerRegistry } from "./registry.ts";
 import { registerCache } from "./cache.ts";
+import { registerInspect } from "./inspect.ts";
+import { registerRunHelp } from "./run_help.ts";
 
 /** Every verb's registrar. */
 export const COMMANDS: readonly CommandRegistrar[] = [
@@ -22,4 +24,6 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerPull,
   registerRegistry,
   registerCache,
+  registerInspect,
+  registerRunHelp,
 ];
