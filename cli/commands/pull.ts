@@ -104,6 +104,7 @@ interface PullFlags extends NetworkFlags {
   disableCache?: boolean;
   json?: boolean;
   fetchOnly?: boolean;
+  cacheFirst?: boolean;
 }
 
 /**
@@ -124,6 +125,7 @@ export function registerPull(program: Command): void {
     .option("--arch <arch>", "architecture to pull from library or registry")
     .option("--platform <platform>", "platform (OS/Architecture[/Variant]) to pull")
     .option("--disable-cache", "do not use or create cached images/blobs")
+    .option("--cache-first", "use the image this URI gave last time if it is cached (no network)")
     .option("--json", "print a JSON summary on stdout")
     .addOption(
       new Option("--fetch-only", "only fetch and verify the image into the cache (no SIF)")
@@ -183,6 +185,7 @@ Examples:
       output,
       force: !!flags.force || truthy(envFlag("FORCE")),
       ...(flags.fetchOnly ? { fetchOnly: true } : {}),
+      ...(flags.cacheFirst || truthy(envFlag("CACHE_FIRST")) ? { cacheFirst: true } : {}),
       disableCache,
       platform,
       http: httpOptionsFrom(flags, debug),
@@ -200,6 +203,13 @@ Examples:
       onFetched: (image) => {
         bar?.done();
         bar = undefined;
+        const arch = image.config.architecture;
+        if (!image.platform && arch && arch !== platform.architecture) {
+          log.warning(
+            `The image's architecture (${arch}) differs from the one requested ` +
+              `(${platform.architecture}); it may not run here`,
+          );
+        }
         log.verbose(
           `Image manifest ${image.manifestDigest}` +
             (image.platform ? ` for ${formatPlatform(image.platform)}` : ""),

@@ -21,6 +21,8 @@ import type { Platform } from "./manifest.ts";
 import type { ImageReference } from "./reference.ts";
 import { openRegistrySource } from "./registry_source.ts";
 import { downloadUrl } from "./url_download.ts";
+import { cachedImageFor, recordRef } from "./image_refs.ts";
+import { formatDockerReference } from "./reference.ts";
 
 /** Options of {@linkcode pullImage}. */
 export interface PullOptions {
@@ -50,6 +52,8 @@ export interface PullOptions {
   onFetched?: (image: CachedImage) => void;
   /** Fetch into the cache only; no SIF (used by `cache` warm-up and benchmarks). */
   fetchOnly?: boolean;
+  /** Use what the reference resolved to last time, without contacting the registry. */
+  cacheFirst?: boolean;
 }
 
 /** What a pull did. */
@@ -66,6 +70,8 @@ export interface PullResult {
   size: number;
   /** The SIF came from the SIF cache. */
   sifCached: boolean;
+  /** The registry was not contacted (`cacheFirst` found everything). */
+  offline?: boolean;
 }
 
 function tempNameFor(output: string): string {
@@ -138,9 +144,9 @@ async function atomicOutput(
 }
 
 async function copyFile(from: string, to: string): Promise<void> {
-  using input = await Deno.open(from, { read: true });
-  using output = await Deno.open(to, { write: true, createNew: true, mode: 0o755 });
-  await input.readable.pipeTo(output.writable, { preventClose: true });
+  // copy_file_range: in-kernel, and a reflink on filesystems that share extents.
+  await Deno.copyFile(from, to);
+  using output = await Deno.open(to, { write: true });
   await output.sync();
 }
 
@@ -165,6 +171,25 @@ export function openSource(
       return openDaemonSource(ref);
     default:
       return openLayoutSource(ref);
+  }
+}
+
+/**
+ * The name a source gets (as {@linkcode CachedImage.source}) without opening it.
+ *
+ * @param ref The reference.
+ * @returns e.g. `docker://index.docker.io/library/ubuntu:24.04`.
+ */
+export function sourceName(ref: Exclude<ImageReference, { transport: "http" | "https" }>): string {
+  switch (ref.transport) {
+    case "docker":
+      return `docker://${formatDockerReference(ref)}`;
+    case "docker-daemon":
+      return `docker-daemon:${ref.image}`;
+    case "docker-archive":
+      return `docker-archive:${ref.path}`;
+    default:
+      return `${ref.transport}:${ref.path}${ref.ref ? `:${ref.ref}` : ""}`;
   }
 }
 
@@ -195,29 +220,36 @@ export async function pullImage(ref: ImageReference, options: PullOptions): Prom
       http.close();
     }
   }
+  // The http(s) case returned above.
+  const imageRef = ref as Exclude<ImageReference, { transport: "http" | "https" }>;
   const temporary = options.disableCache
     ? await Deno.makeTempDir({ prefix: "singlet-nocache-" })
     : undefined;
   const root = temporary ?? options.cacheDir ?? defaultCacheDir();
   try {
     const cache = await BlobCache.open(root);
-    const source = await openSource(
-      ref as Exclude<ImageReference, { transport: "http" | "https" }>,
-      options,
-    );
-    let image: CachedImage;
-    try {
-      image = await fetchImage(source, cache, {
-        platform: options.platform,
-        ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...options.events,
-      });
-    } finally {
-      await source.close();
+    let image: CachedImage | undefined;
+    if (options.cacheFirst && !temporary) {
+      image = await cachedImageFor(cache, sourceName(imageRef), options.platform);
+    }
+    const offline = image !== undefined;
+    if (!image) {
+      const source = await openSource(imageRef, options);
+      try {
+        image = await fetchImage(source, cache, {
+          platform: options.platform,
+          ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...options.events,
+        });
+      } finally {
+        await source.close();
+      }
+      await recordRef(cache, options.platform, image).catch(() => {});
     }
     options.onFetched?.(image);
     const base = {
+      ...(offline ? { offline } : {}),
       source: image.source,
       manifestDigest: image.manifestDigest,
       layers: image.layers.length,

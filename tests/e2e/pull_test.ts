@@ -83,6 +83,13 @@ testWithTools(
       assert.equal(JSON.parse(json.stdout).length, 3);
       assert.equal((await Deno.stat(`${dir}/cache`)).mode! & 0o777, 0o700);
       // Clean: a dry run removes nothing, then --force removes everything.
+      // --cache-first uses what the URI resolved to last time, without the registry.
+      const cached = await runSinglet(
+        ["pull", "--fetch-only", "--cache-first", "--json", `docker://${host}/singlet/busybox`],
+        { env, cwd: dir },
+      );
+      assert.equal(cached.code, 0, cached.stderr);
+      assert.equal(JSON.parse(cached.stdout).offline, true);
       const dry = await runSinglet(["cache", "clean", "--dry-run"], { env });
       assert.equal(dry.code, 0);
       assert.equal((dry.stdout.match(/Would remove blob/g) ?? []).length, 3);
