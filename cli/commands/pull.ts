@@ -196,6 +196,15 @@ Examples:
       ...(Number(envFlag("DOWNLOAD_CONCURRENCY")) > 0
         ? { concurrency: Number(envFlag("DOWNLOAD_CONCURRENCY")) }
         : {}),
+      uri,
+      onConvert: (bytes) => {
+        if (!bar) {
+          log.info("Converting OCI blobs to SIF format");
+          bar = new Progress("Creating SIF");
+        }
+        bar.update(bytes);
+      },
+      onWarning: (message) => log.warning(message),
       onDownload: (bytes, total) => {
         bar ??= new Progress("Downloading", total);
         bar.update(bytes);

@@ -10,7 +10,7 @@ import { SingletError } from "../errors.ts";
 import { type CredentialOptions } from "./auth.ts";
 import { BlobCache } from "./blob_cache.ts";
 import { defaultCacheDir, ensurePrivateDir } from "./cache_dir.ts";
-import { convertToSif } from "./convert.ts";
+import { convertToSif, type LayerMerger } from "./convert.ts";
 import { openDaemonSource } from "./daemon_source.ts";
 import { parseDigest } from "./digest.ts";
 import { type CachedImage, fetchImage, type FetchImageOptions } from "./fetch_image.ts";
@@ -54,6 +54,14 @@ export interface PullOptions {
   fetchOnly?: boolean;
   /** Use what the reference resolved to last time, without contacting the registry. */
   cacheFirst?: boolean;
+  /** The layer merger (default: the built-in one, when this build has it). */
+  mergeLayers?: LayerMerger;
+  /** The URI as the user typed it (stored in the SIF's definition object). */
+  uri?: string;
+  /** Conversion progress: file bytes packed. */
+  onConvert?: (bytes: number) => void;
+  /** Warnings from the conversion. */
+  onWarning?: (message: string) => void;
 }
 
 /** What a pull did. */
@@ -73,6 +81,9 @@ export interface PullResult {
   /** The registry was not contacted (`cacheFirst` found everything). */
   offline?: boolean;
 }
+
+/** The layer merger of this build (none yet: conversion reports that it is unavailable). */
+const DEFAULT_MERGER: LayerMerger | undefined = undefined;
 
 function tempNameFor(output: string): string {
   const slash = output.lastIndexOf("/");
@@ -261,7 +272,15 @@ export async function pullImage(ref: ImageReference, options: PullOptions): Prom
     if (!sifCached) {
       await ensurePrivateDir(sifDir);
       // Convert into the SIF cache first (atomically), then copy out.
-      await atomicOutput(cachedSif, (tmp) => convertToSif(image, cache, tmp));
+      await atomicOutput(
+        cachedSif,
+        (tmp) =>
+          convertToSif(image, tmp, options.mergeLayers ?? DEFAULT_MERGER, {
+            ...(options.uri ? { uri: options.uri } : {}),
+            ...(options.onConvert ? { onProgress: options.onConvert } : {}),
+            ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+          }),
+      );
     }
     await atomicOutput(options.output, async (tmp) => {
       await copyFile(cachedSif, tmp);
