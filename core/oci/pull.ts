@@ -11,6 +11,7 @@ import { type CredentialOptions } from "./auth.ts";
 import { BlobCache } from "./blob_cache.ts";
 import { defaultCacheDir, ensurePrivateDir } from "./cache_dir.ts";
 import { convertToSif, type LayerMerger } from "./convert.ts";
+import { lockOrWait } from "./cache_lock.ts";
 import { openDaemonSource } from "./daemon_source.ts";
 import { parseDigest } from "./digest.ts";
 import { type CachedImage, fetchImage, type FetchImageOptions } from "./fetch_image.ts";
@@ -271,16 +272,32 @@ export async function pullImage(ref: ImageReference, options: PullOptions): Prom
     const sifCached = await exists(cachedSif);
     if (!sifCached) {
       await ensurePrivateDir(sifDir);
-      // Convert into the SIF cache first (atomically), then copy out.
-      await atomicOutput(
-        cachedSif,
-        (tmp) =>
-          convertToSif(image, tmp, options.mergeLayers ?? DEFAULT_MERGER, {
-            ...(options.uri ? { uri: options.uri } : {}),
-            ...(options.onConvert ? { onProgress: options.onConvert } : {}),
-            ...(options.onWarning ? { onWarning: options.onWarning } : {}),
-          }),
+      // One conversion per image across processes: the others wait and copy its result.
+      const lock = await lockOrWait(
+        `${sifDir}/.${parseDigest(image.manifestDigest).hex}.lock`,
+        () => exists(cachedSif),
+        {
+          staleMs: 30_000,
+          hostname: Deno.hostname(),
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
       );
+      if (lock) {
+        try {
+          // Convert into the SIF cache first (atomically), then copy out.
+          await atomicOutput(
+            cachedSif,
+            (tmp) =>
+              convertToSif(image, tmp, options.mergeLayers ?? DEFAULT_MERGER, {
+                ...(options.uri ? { uri: options.uri } : {}),
+                ...(options.onConvert ? { onProgress: options.onConvert } : {}),
+                ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+              }),
+          );
+        } finally {
+          await lock.release();
+        }
+      }
     }
     await atomicOutput(options.output, async (tmp) => {
       await copyFile(cachedSif, tmp);
