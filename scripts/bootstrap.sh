@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   runc crun uidmap squashfuse fuse-overlayfs squashfs-tools squashfs-tools-ng siftool
   docker-registry skopeo umoci busybox-static debootstrap openssl apache2-utils shellcheck
   rustc cargo libstd-rust-dev-wasm32
+  zstd attr
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
