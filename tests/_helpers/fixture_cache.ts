@@ -9,8 +9,9 @@
  */
 import { createHash } from "node:crypto";
 
-/** Root of all fixture caches. */
-export const FIXTURE_CACHE_ROOT = "/tmp/singlet-fixtures";
+/** Root of all fixture caches (`SINGLET_FIXTURE_CACHE` overrides it, e.g. to rebuild). */
+export const FIXTURE_CACHE_ROOT: string = Deno.env.get("SINGLET_FIXTURE_CACHE") ||
+  "/tmp/singlet-fixtures";
 
 /** Generator sources whose change invalidates the cache. */
 const SOURCES = [
