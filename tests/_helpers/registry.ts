@@ -51,6 +51,16 @@ export interface TestRegistry {
    * @returns The pushed manifest's digest.
    */
   push(ociLayoutDir: string, ref: string, repoTag: string): Promise<string>;
+  /**
+   * Copy any image skopeo can read into the registry, e.g. `docker-archive:FILE` with
+   * `{ format: "v2s2" }` for a Docker schema 2 manifest.
+   *
+   * @param source A skopeo source reference ("oci:DIR:TAG", "docker-archive:FILE", ...).
+   * @param repoTag Destination "repository:tag".
+   * @param options `format` forces the manifest type (skopeo `--format`).
+   * @returns The pushed manifest's digest.
+   */
+  copy(source: string, repoTag: string, options?: { format?: "oci" | "v2s2" }): Promise<string>;
   /** Kill the registry and remove its storage. Idempotent. */
   stop(): Promise<void>;
   /** Same as {@linkcode TestRegistry.stop}, for `await using`. */
@@ -330,7 +340,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
         ...(options.auth
           ? { username: options.auth.username, password: options.auth.password }
           : {}),
-        push: (layout, ref, repoTag) => push(registry, layout, ref, repoTag),
+        push: (layout, ref, repoTag) => copy(registry, `oci:${layout}:${ref}`, repoTag),
+        copy: (source, repoTag, copyOptions) => copy(registry, source, repoTag, copyOptions),
         stop: async () => {
           if (!child) return;
           const current = child;
@@ -387,11 +398,11 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   }
 }
 
-async function push(
+async function copy(
   registry: TestRegistry,
-  ociLayoutDir: string,
-  ref: string,
+  source: string,
   repoTag: string,
+  options: { format?: "oci" | "v2s2" } = {},
 ): Promise<string> {
   const digestFile = await Deno.makeTempFile({ prefix: "singlet-push-digest-" });
   try {
@@ -401,7 +412,8 @@ async function push(
     if (registry.username !== undefined) {
       args.push("--dest-creds", `${registry.username}:${registry.password ?? ""}`);
     }
-    args.push(`oci:${ociLayoutDir}:${ref}`, `docker://${registry.host}/${repoTag}`);
+    if (options.format) args.push("--format", options.format);
+    args.push(source, `docker://${registry.host}/${repoTag}`);
     await run("skopeo", args);
     return (await Deno.readTextFile(digestFile)).trim();
   } finally {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { busyboxOciLayout } from "./fixtures.ts";
+import { busyboxDockerArchive, busyboxOciLayout } from "./fixtures.ts";
 import { registryGet, startRegistry, type TestRegistry } from "./registry.ts";
 import { testWithTools } from "./tools.ts";
 
@@ -161,5 +161,31 @@ testWithTools(
     assert.ok(await alive(started.pid), "the orphan outlives its test process");
     await using _next = await startRegistry();
     assert.ok(await waitGone(started.pid), "the orphan is killed");
+  },
+);
+
+testWithTools(
+  "copy() stores the docker-archive as a Docker schema 2 manifest with the same config",
+  TOOLS,
+  async () => {
+    const layout = await busyboxOciLayout();
+    await using registry = await startRegistry();
+    const digest = await registry.copy(
+      `docker-archive:${await busyboxDockerArchive()}`,
+      "singlet/busybox:docker",
+      { format: "v2s2" },
+    );
+    const docker = "application/vnd.docker.distribution.manifest.v2+json";
+    const response = await registryGet(registry, "/v2/singlet/busybox/manifests/docker", {
+      headers: { accept: docker },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers["docker-content-digest"], digest);
+    const manifest = JSON.parse(response.body);
+    assert.equal(manifest.mediaType, docker);
+    const ociManifest = JSON.parse(
+      await Deno.readTextFile(`${layout.dir}/blobs/sha256/${layout.manifestDigest.slice(7)}`),
+    );
+    assert.equal(manifest.config.digest, ociManifest.config.digest);
   },
 );
