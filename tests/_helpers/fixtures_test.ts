@@ -230,7 +230,15 @@ Deno.test("two processes building the fixtures from scratch at once get the same
     const script = new URL("./testdata/print_fixture_digests.ts", import.meta.url).pathname;
     const build = () =>
       new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-read", "--allow-write", "--allow-run", "--allow-env", script],
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-write",
+          "--allow-run",
+          "--allow-env",
+          "--allow-sys",
+          script,
+        ],
         env: { SINGLET_FIXTURE_CACHE: cacheRoot },
         stdout: "piped",
         stderr: "piped",
