@@ -159,8 +159,10 @@ async function prepareHost(): Promise<void> {
   }
   // The repository, the Deno binary and the shared module cache must be readable.
   await openPath(REPO_ROOT);
-  const deno = await Deno.realPath(`${REPO_ROOT}/.tools/bin/deno`).catch(() => undefined);
-  if (deno) await openPath(deno);
+  for (const path of [`${REPO_ROOT}/.tools/bin/deno`, SHARED_DENO_DIR]) {
+    const real = await Deno.realPath(path).catch(() => undefined);
+    if (real) await openPath(real);
+  }
 }
 
 async function createUser(name: string, subids: boolean): Promise<TestUser> {
