@@ -7,7 +7,8 @@
  */
 import { createHash } from "node:crypto";
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { pathKey } from "./fstree.ts";
+import { keyToPath, pathKey } from "./fstree.ts";
+import { escapeName } from "../../tests/_helpers/tree.ts";
 import type { LayerSource } from "./layers.ts";
 
 const enc = new TextEncoder();
@@ -146,6 +147,10 @@ export interface Recorded {
   value?: string;
   /** Device numbers. */
   dev?: [number, number];
+  /** Files: size and sha256 (hex) of the content. */
+  size?: number;
+  /** sha256 of a file's content, hex. */
+  sha256?: string;
 }
 
 /** An FsSink that records every call, refusing a second non-directory at one path. */
@@ -186,10 +191,9 @@ export class RecordingSink implements FsSink {
     }
     if (n !== size) throw new Error(`file ${pathKey(path)}: ${n} bytes, announced ${size}`);
     this.bytes += n;
-    const text = n < 4096
-      ? new TextDecoder().decode(concat(chunks))
-      : `sha256:${hash.digest("hex")}`;
-    this.#put(path, { kind: "file", meta, value: text });
+    const sha256 = hash.digest("hex");
+    const text = n < 4096 ? new TextDecoder().decode(concat(chunks)) : `sha256:${sha256}`;
+    this.#put(path, { kind: "file", meta, value: text, size: n, sha256 });
   }
 
   /** @inheritdoc */
@@ -230,6 +234,63 @@ export class RecordingSink implements FsSink {
       `${key || "."} ${v.kind}${v.value !== undefined ? ` ${v.value}` : ""}`
     ).sort();
   }
+}
+
+/**
+ * Describe what a recording sink holds in the format of tests/_helpers/tree.ts
+ * `describeTree()`, so a merged tree compares with a directory unpacked by another tool.
+ *
+ * @param sink The sink after a merge.
+ * @param options `owners`: include "uid:gid".
+ * @returns The description.
+ */
+export function describeSink(sink: RecordingSink, options: { owners?: boolean } = {}): string {
+  // Hard links share their target's inode: resolve them and count links per inode.
+  const inodeOf = (key: string): string => {
+    let k = key;
+    for (let hops = 0; sink.entries.get(k)?.kind === "hardlink" && hops < 100; hops++) {
+      k = sink.entries.get(k)!.value!;
+    }
+    return k;
+  };
+  const links = new Map<string, number>();
+  for (const key of sink.entries.keys()) {
+    const inode = inodeOf(key);
+    links.set(inode, (links.get(inode) ?? 0) + 1);
+  }
+  const raw = (key: string) => keyToPath(key);
+  const keys = [...sink.entries.keys()].filter((k) => k !== "").sort((a, b) => {
+    const x = raw(a);
+    const y = raw(b);
+    const n = Math.min(x.length, y.length);
+    for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return x.length - y.length;
+  });
+  const lines: string[] = [];
+  const letter: Record<string, string> = { fifo: "p", chardev: "c", blockdev: "b", socket: "s" };
+  for (const key of keys) {
+    const inode = inodeOf(key);
+    const v = sink.entries.get(inode)!;
+    const path = escapeName(raw(key));
+    const mode = (v.meta!.mode & 0o7777).toString(8).padStart(4, "0");
+    const own = options.owners ? `${v.meta!.uid}:${v.meta!.gid} ` : "";
+    if (v.kind === "directory") lines.push(`dir ${mode} ${own}${path}`);
+    else if (v.kind === "file") {
+      lines.push(
+        `file ${mode} ${own}size=${v.size} links=${links.get(inode)} sha256=${
+          v.sha256!.slice(0, 16)
+        } ${path}`,
+      );
+    } else if (v.kind === "symlink") {
+      lines.push(`symlink ${own}${path} -> ${escapeName(raw(v.value!))}`);
+    } else lines.push(`${letter[v.kind]} ${mode} ${own}${path}`);
+    for (const [name, value] of [...(v.meta!.xattrs ?? new Map())].sort()) {
+      if (name.startsWith("user.")) {
+        lines.push(`xattr ${name}=${JSON.stringify(escapeName(value))} ${path}`);
+      }
+    }
+  }
+  return lines.length ? lines.join("\n") + "\n" : "";
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
