@@ -12,6 +12,7 @@ import { BlobCache } from "./blob_cache.ts";
 import { defaultCacheDir, ensurePrivateDir } from "./cache_dir.ts";
 import { convertToSif, type LayerMerger } from "./convert.ts";
 import { lockOrWait } from "./cache_lock.ts";
+import { mergeLayers } from "../squashfs/layers.ts";
 import { openDaemonSource } from "./daemon_source.ts";
 import { parseDigest } from "./digest.ts";
 import { type CachedImage, fetchImage, type FetchImageOptions } from "./fetch_image.ts";
@@ -83,8 +84,8 @@ export interface PullResult {
   offline?: boolean;
 }
 
-/** The layer merger of this build (none yet: conversion reports that it is unavailable). */
-const DEFAULT_MERGER: LayerMerger | undefined = undefined;
+/** The layer merger of this build: top-down single pass, whiteouts resolved. */
+const DEFAULT_MERGER: LayerMerger = (layers, sink) => mergeLayers(layers, sink);
 
 function tempNameFor(output: string): string {
   const slash = output.lastIndexOf("/");

@@ -12,20 +12,34 @@ import { startFaultProxy } from "../_helpers/fault_proxy.ts";
 import { BlobCache } from "../../core/oci/blob_cache.ts";
 import { listCache } from "../../core/oci/cache_dir.ts";
 
-const TOOLS = ["docker-registry", "skopeo"];
+const TOOLS = ["docker-registry", "skopeo", "siftool", "unsquashfs"];
 const decoder = new TextDecoder();
 
-/**
- * What a successful pull ends with in this build: the image is fetched and verified into
- * the cache, then conversion reports that it is not available, and no output file exists.
- */
+/** A pull succeeded: exit 0 and a SIF with SingularityCE's objects and a busybox rootfs. */
 async function assertPullOutcome(
   result: { code: number; stderr: string },
   output: string,
 ): Promise<void> {
-  assert.equal(result.code, 255, result.stderr);
-  assert.match(result.stderr, /conversion to SIF is not available yet/);
-  await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+  assert.equal(result.code, 0, result.stderr);
+  const list = await sh("siftool", ["list", output]);
+  assert.match(list, /1 +\|1 +\|NONE +\|\d+-\d+ +\|Def\.FILE/);
+  assert.match(list, /4 +\|1 +\|NONE +\|\d+-\d+ +\|FS \(Squashfs\/\*System\/amd64\)/);
+  const info = await sh("siftool", ["info", "4", output]);
+  const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
+  const size = Number(/Size: +(\d+)/.exec(info)![1]);
+  const part = `${output}.part`;
+  const bytes = await Deno.readFile(output);
+  await Deno.writeFile(part, bytes.subarray(offset, offset + size));
+  const listing = await sh("unsquashfs", ["-lln", "-d", "", part]);
+  await Deno.remove(part);
+  assert.match(listing, /\/bin\/busybox\n/);
+  assert.match(listing, /\/\.singularity\.d\/runscript\n/);
+}
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${decoder.decode(out.stderr)}`);
+  return decoder.decode(out.stdout);
 }
 
 async function assertCacheConsistent(cacheDir: string): Promise<number> {
@@ -60,7 +74,7 @@ async function withBusyboxRegistry(
 }
 
 testWithTools(
-  "pull fetches a registry image into the cache and writes no partial output",
+  "pull converts a registry image to a SIF through the verified blob cache",
   TOOLS,
   async () => {
     await withBusyboxRegistry(async (host) => {
@@ -72,27 +86,44 @@ testWithTools(
       });
       await assertPullOutcome(r, `${dir}/busybox_latest.sif`);
       assert.equal(await assertCacheConsistent(`${dir}/cache`), 3, "manifest, config and layer");
+      // A second pull is served from the SIF cache (after resolving the tag).
+      const again = await runSinglet(
+        ["pull", "--json", "--no-https", `${dir}/again.sif`, `docker://${host}/singlet/busybox`],
+        { env, cwd: dir },
+      );
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(again.stdout).sifCached, true);
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/again.sif`),
+        await Deno.readFile(`${dir}/busybox_latest.sif`),
+      );
       await assertNoTempFiles(dir);
       const list = await runSinglet(["cache", "list"], { env });
       assert.equal(list.code, 0);
       assert.match(
         list.stdout,
-        /There are 0 container file\(s\) using 0 B and 3 oci blob file\(s\)/,
+        /There are 1 container file\(s\) using [\d.]+ \w+ and 3 oci blob file\(s\)/,
       );
       const json = await runSinglet(["cache", "list", "--json", "--type", "blob"], { env });
       assert.equal(JSON.parse(json.stdout).length, 3);
+      assert.equal(
+        JSON.parse((await runSinglet(["cache", "list", "--json"], { env })).stdout).length,
+        4,
+      );
       assert.equal((await Deno.stat(`${dir}/cache`)).mode! & 0o777, 0o700);
-      // Clean: a dry run removes nothing, then --force removes everything.
       // --cache-first uses what the URI resolved to last time, without the registry.
       const cached = await runSinglet(
-        ["pull", "--fetch-only", "--cache-first", "--json", `docker://${host}/singlet/busybox`],
+        ["pull", "--cache-first", "--json", "off.sif", `docker://${host}/singlet/busybox`],
         { env, cwd: dir },
       );
       assert.equal(cached.code, 0, cached.stderr);
       assert.equal(JSON.parse(cached.stdout).offline, true);
+      assert.equal(JSON.parse(cached.stdout).sifCached, true);
+      // Clean: a dry run removes nothing, then --force removes everything.
       const dry = await runSinglet(["cache", "clean", "--dry-run"], { env });
       assert.equal(dry.code, 0);
       assert.equal((dry.stdout.match(/Would remove blob/g) ?? []).length, 3);
+      assert.equal((dry.stdout.match(/Would remove oci-tmp/g) ?? []).length, 1);
       const clean = await runSinglet(["cache", "clean", "--force"], { env });
       assert.equal(clean.code, 0, clean.stderr);
       assert.equal(await assertCacheConsistent(`${dir}/cache`), 0);
@@ -218,12 +249,16 @@ testWithTools("registry login stores credentials 0600 that pull then uses; logou
     assert.equal(JSON.parse(await Deno.readTextFile(store)).auths[registry.host], undefined);
     // --docker-login reads the user and password from stdin when it is not a terminal.
     const prompted = await runSinglet(
-      ["pull", "--docker-login", "--ca-file", registry.caFile!, uri],
+      ["pull", "--force", "--docker-login", "--ca-file", registry.caFile!, uri],
       { env, cwd: dir, stdin: `alice\n${password}\n` },
     );
     await assertPullOutcome(prompted, `${dir}/busybox_1.sif`);
     assert.doesNotMatch(prompted.stdout + prompted.stderr, /SINGLET_CANARY/);
-    // Nothing in the cache holds the secret.
+    // Nothing in the cache or the image holds the secret.
+    assert.doesNotMatch(
+      decoder.decode(await Deno.readFile(`${dir}/busybox_1.sif`)),
+      /SINGLET_CANARY/,
+    );
     for (const e of await listCache(`${dir}/cache`)) {
       assert.doesNotMatch(decoder.decode(await Deno.readFile(e.path)), /SINGLET_CANARY/);
     }
@@ -251,6 +286,8 @@ testWithTools("four concurrent pulls into one cache download each blob once", TO
         )
       ));
       for (const [i, r] of results.entries()) await assertPullOutcome(r, `${dir}/out${i + 1}.sif`);
+      const first = await Deno.readFile(`${dir}/out1.sif`);
+      for (const i of [2, 3, 4]) assert.deepEqual(await Deno.readFile(`${dir}/out${i}.sif`), first);
       for (const layer of layers) {
         const gets = proxy.log.filter((l) =>
           l.method === "GET" && l.path.endsWith(`/blobs/${layer}`)
