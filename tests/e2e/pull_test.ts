@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import { testWithTools } from "../_helpers/tools.ts";
 import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
-import { busyboxOciLayout } from "../_helpers/fixtures.ts";
+import {
+  busyboxDockerArchive,
+  busyboxOciArchive,
+  busyboxOciLayout,
+  WHITEOUT_EXPECTED_TREE,
+  whiteoutOciLayout,
+} from "../_helpers/fixtures.ts";
+import { describeTree } from "../_helpers/tree.ts";
 import { startRegistry } from "../_helpers/registry.ts";
 import { startFaultProxy } from "../_helpers/fault_proxy.ts";
 import { BlobCache } from "../../core/oci/blob_cache.ts";
@@ -34,6 +41,19 @@ async function assertPullOutcome(
   await Deno.remove(part);
   assert.match(listing, /\/bin\/busybox\n/);
   assert.match(listing, /\/\.singularity\.d\/runscript\n/);
+}
+
+async function partitionListing(sif: string): Promise<string> {
+  const info = await sh("siftool", ["info", "4", sif]);
+  const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
+  const size = Number(/Size: +(\d+)/.exec(info)![1]);
+  const part = `${sif}.part`;
+  await Deno.writeFile(part, (await Deno.readFile(sif)).subarray(offset, offset + size));
+  try {
+    return await sh("unsquashfs", ["-lln", "-d", "", part]);
+  } finally {
+    await Deno.remove(part);
+  }
 }
 
 async function sh(cmd: string, args: string[]): Promise<string> {
@@ -357,3 +377,84 @@ testWithTools(
     });
   },
 );
+
+testWithTools("oci:, oci-archive: and docker-archive: sources become the same SIF content", [
+  "siftool",
+  "unsquashfs",
+], async () => {
+  const layout = await busyboxOciLayout();
+  const dir = await Deno.makeTempDir();
+  const env = { SINGLET_CACHEDIR: `${dir}/cache` };
+  try {
+    for (
+      const [i, uri] of [
+        `oci:${layout.dir}:${layout.ref}`,
+        `oci-archive:${await busyboxOciArchive()}`,
+        `docker-archive:${await busyboxDockerArchive()}`,
+      ].entries()
+    ) {
+      const r = await runSinglet(["pull", `${dir}/s${i}.sif`, uri], { env });
+      await assertPullOutcome(r, `${dir}/s${i}.sif`);
+    }
+    // The three transports carry the same tree: the SquashFS listings are identical.
+    const listings = [];
+    for (const i of [0, 1, 2]) listings.push(await partitionListing(`${dir}/s${i}.sif`));
+    assert.ok(listings[0]!.includes("/bin/busybox"));
+    assert.equal(listings[1], listings[0]);
+    assert.equal(listings[2], listings[0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+testWithTools("whiteouts, opaque directories and replacements are applied in the SIF", [
+  "siftool",
+  "unsquashfs",
+], async () => {
+  const layout = await whiteoutOciLayout();
+  const dir = await Deno.makeTempDir();
+  try {
+    const r = await runSinglet(["pull", `${dir}/w.sif`, `oci:${layout.dir}:${layout.ref}`], {
+      env: { SINGLET_CACHEDIR: `${dir}/cache` },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const info = await sh("siftool", ["info", "4", `${dir}/w.sif`]);
+    const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
+    const size = Number(/Size: +(\d+)/.exec(info)![1]);
+    await Deno.writeFile(
+      `${dir}/part`,
+      (await Deno.readFile(`${dir}/w.sif`)).subarray(offset, offset + size),
+    );
+    await sh("unsquashfs", ["-q", "-d", `${dir}/root`, `${dir}/part`]);
+    // Singularity's own additions aside, the tree is exactly the merged image.
+    const added = new Set([
+      ".singularity.d",
+      ".exec",
+      ".run",
+      ".shell",
+      ".test",
+      "singularity",
+      "environment",
+      "dev",
+      "proc",
+      "sys",
+      "tmp",
+      "var",
+      "home",
+      "root",
+      "etc",
+    ]);
+    const tree = (await describeTree(`${dir}/root`, { xattrs: true })).split("\n")
+      .filter((line) => {
+        const path = line.startsWith("symlink ")
+          ? line.split(" ")[1]!
+          : line.startsWith("xattr ")
+          ? line.split(" ").at(-1)!
+          : line.split(" ").at(-1)!;
+        return line !== "" && !added.has(path.split("/")[0]!);
+      }).join("\n") + "\n";
+    assert.equal(tree, WHITEOUT_EXPECTED_TREE);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
