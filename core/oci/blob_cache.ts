@@ -315,36 +315,17 @@ export class BlobCache {
     try {
       while (true) {
         try {
-          // Coalesce the network's small chunks into 1 MiB writes.
-          const buffer = new Uint8Array(1 << 20);
-          let buffered = 0;
-          const flush = async () => {
+          // Each chunk goes to the file at once, so a killed process leaves every received
+          // byte in the partial file for the next one to resume from.
+          for await (const chunk of source(offset, controller.signal)) {
+            if (offset + chunk.length > desc.size) {
+              throw integrityError(desc, `more data than the ${desc.size} bytes announced`);
+            }
             let written = 0;
-            while (written < buffered) {
-              written += await file.write(buffer.subarray(written, buffered));
-            }
-            buffered = 0;
-          };
-          try {
-            for await (const chunk of source(offset, controller.signal)) {
-              if (offset + chunk.length > desc.size) {
-                throw integrityError(desc, `more data than the ${desc.size} bytes announced`);
-              }
-              hasher.update(chunk);
-              if (buffered + chunk.length > buffer.length) await flush();
-              if (chunk.length >= buffer.length) {
-                let written = 0;
-                while (written < chunk.length) written += await file.write(chunk.subarray(written));
-              } else {
-                buffer.set(chunk, buffered);
-                buffered += chunk.length;
-              }
-              offset += chunk.length;
-              options.onProgress?.(offset);
-            }
-          } finally {
-            // What was received and hashed is kept, so a resume continues after it.
-            await flush();
+            while (written < chunk.length) written += await file.write(chunk.subarray(written));
+            hasher.update(chunk);
+            offset += chunk.length;
+            options.onProgress?.(offset);
           }
           if (offset >= desc.size) break;
           // The body ended early without an error: resume like after a reset.
