@@ -10,7 +10,7 @@ import { ask } from "../_prompt.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
 import { defaultOutputName, parseImageReference } from "../../core/oci/reference.ts";
 import { formatPlatform, wantedPlatform } from "../../core/oci/manifest.ts";
-import { pullImage } from "../../core/oci/pull.ts";
+import { abandonPendingOutputs, pullImage } from "../../core/oci/pull.ts";
 import type { Credentials } from "../../core/oci/auth.ts";
 import type { HttpOptions } from "../../core/oci/http.ts";
 
@@ -178,6 +178,13 @@ Examples:
     const explicit = flags.dockerLogin ? await promptCredentials() : undefined;
     const disableCache = !!flags.disableCache || truthy(envFlag("DISABLE_CACHE"));
 
+    // Ctrl-C or a scheduler's SIGTERM: remove half-written outputs, then end as interrupted.
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      Deno.addSignalListener(signal, () => {
+        abandonPendingOutputs();
+        Deno.exit(code);
+      });
+    }
     let bar: Progress | undefined;
     const layerBytes = new Map<string, number>();
     let sum = 0;

@@ -126,6 +126,20 @@ export async function cleanCache(root: string, options: CleanOptions = {}): Prom
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
   }
+  if (types.includes("oci-tmp") && options.days === undefined) {
+    // Conversions killed half-way leave hidden temp files; nothing holds them once unlocked.
+    const dir = `${root}/oci-tmp`;
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (!entry.name.startsWith(".") || entry.name.endsWith(".lock")) continue;
+        const hex = entry.name.slice(1).split(".")[0];
+        const locked = await Deno.stat(`${dir}/.${hex}.lock`).then(() => true, () => false);
+        if (!locked) await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
   if (types.includes("blob")) {
     // Partial downloads older than the cutoff (or all, when no --days) whose lock is gone.
     const ingest = `${root}/blob/ingest`;

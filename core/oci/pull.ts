@@ -124,36 +124,35 @@ async function atomicOutput(
   produce: (tmp: string) => Promise<void>,
 ): Promise<void> {
   const tmp = tempNameFor(output);
-  const cleanup = () => Deno.remove(tmp).catch(() => {});
-  const onSignal = () => {
-    try {
-      Deno.removeSync(tmp);
-    } catch {
-      // not created yet
-    }
-    Deno.exit(130);
-  };
-  try {
-    Deno.addSignalListener("SIGINT", onSignal);
-    Deno.addSignalListener("SIGTERM", onSignal);
-  } catch {
-    // signals unavailable (e.g. in some test contexts)
-  }
+  pendingTemps.add(tmp);
   try {
     await produce(tmp);
     await Deno.rename(tmp, output);
     await syncParent(output);
   } catch (error) {
-    await cleanup();
+    await Deno.remove(tmp).catch(() => {});
     throw error;
   } finally {
+    pendingTemps.delete(tmp);
+  }
+}
+
+/** Temp files of outputs being written, for {@linkcode abandonPendingOutputs}. */
+const pendingTemps = new Set<string>();
+
+/**
+ * Remove the temp files of outputs still being written: for a signal handler that is about
+ * to end the process (Ctrl-C during a pull leaves no partial file behind).
+ */
+export function abandonPendingOutputs(): void {
+  for (const tmp of pendingTemps) {
     try {
-      Deno.removeSignalListener("SIGINT", onSignal);
-      Deno.removeSignalListener("SIGTERM", onSignal);
+      Deno.removeSync(tmp);
     } catch {
-      // ignore
+      // not created yet, or already gone
     }
   }
+  pendingTemps.clear();
 }
 
 async function copyFile(from: string, to: string): Promise<void> {

@@ -458,3 +458,96 @@ testWithTools("whiteouts, opaque directories and replacements are applied in the
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+testWithTools(
+  "pulls killed at random points never leave a corrupt cache or a partial SIF",
+  TOOLS,
+  async () => {
+    await withBusyboxRegistry(async (host) => {
+      const dir = await Deno.makeTempDir();
+      const cacheDir = `${dir}/cache`;
+      const args = [
+        "pull",
+        "--force",
+        "--no-https",
+        `${dir}/out.sif`,
+        `docker://${host}/singlet/busybox`,
+      ];
+      try {
+        // Kill points spread over start-up, resolution, download, conversion and copy.
+        for (const ms of [150, 400, 700, 1000, 1300]) {
+          await Deno.remove(`${cacheDir}/oci-tmp`, { recursive: true }).catch(() => {});
+          const child = new Deno.Command(SINGLET_BIN, {
+            args,
+            env: { SINGLET_CACHEDIR: cacheDir, NO_COLOR: "1" },
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          await new Promise((r) => setTimeout(r, ms));
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // already finished
+          }
+          await child.status;
+          // Whatever is in the cache is intact; the output is absent or a whole SIF.
+          await assertCacheConsistent(cacheDir);
+          try {
+            await Deno.lstat(`${dir}/out.sif`);
+            await assertPullOutcome({ code: 0, stderr: "" }, `${dir}/out.sif`);
+          } catch (error) {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          }
+        }
+        const final = await runSinglet(args, { env: { SINGLET_CACHEDIR: cacheDir } });
+        await assertPullOutcome(final, `${dir}/out.sif`);
+        assert.equal(await assertCacheConsistent(cacheDir), 3);
+        // Leftovers of killed runs are swept by cache clean.
+        const clean = await runSinglet(["cache", "clean", "--force"], {
+          env: { SINGLET_CACHEDIR: cacheDir },
+        });
+        assert.equal(clean.code, 0, clean.stderr);
+        assert.deepEqual(await Array.fromAsync(Deno.readDir(`${cacheDir}/blob/ingest`)), []);
+        const oci = (await Array.fromAsync(Deno.readDir(`${cacheDir}/oci-tmp`))).map((e) => e.name);
+        assert.deepEqual(oci, []);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+testWithTools(
+  "SIGINT during a pull removes the half-written output and exits 130",
+  TOOLS,
+  async () => {
+    await withBusyboxRegistry(async (_host, upstream, layers) => {
+      const proxy = startFaultProxy(upstream);
+      const dir = await Deno.makeTempDir();
+      try {
+        proxy.rules.push({
+          match: (m, p) => m === "GET" && p.endsWith(`/blobs/${layers[0]}`),
+          fault: { kind: "stall", afterBytes: 100_000 },
+        });
+        const child = new Deno.Command(SINGLET_BIN, {
+          args: ["pull", "--no-https", `${dir}/out.sif`, `docker://${proxy.host}/singlet/busybox`],
+          env: { SINGLET_CACHEDIR: `${dir}/cache`, NO_COLOR: "1" },
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        for (let i = 0; !proxy.log.some((l) => l.path.endsWith(layers[0]!)); i++) {
+          if (i > 400) throw new Error("the pull never reached the layer");
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        child.kill("SIGINT");
+        const status = await child.status;
+        assert.equal(status.code, 130);
+        assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["cache"]);
+      } finally {
+        await proxy.stop();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
