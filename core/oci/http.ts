@@ -39,6 +39,8 @@ export class TransientError extends Error {
   /** Server-requested delay in ms, from `Retry-After`. */
   readonly retryAfterMs: number | undefined;
   /**
+   * Create a transient error.
+   *
    * @param message What failed.
    * @param options Cause and server-requested delay.
    */
@@ -98,7 +100,11 @@ export class HttpClient {
   readonly #options: HttpOptions;
   #client: Deno.HttpClient | undefined;
 
-  /** @param options TLS, insecure hosts, timeouts and retry settings. */
+  /**
+   * Create a client.
+   *
+   * @param options TLS, insecure hosts, timeouts and retry settings.
+   */
   constructor(options: HttpOptions = {}) {
     this.#options = options;
     if (options.caFile) {
