@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { assertGolden } from "../../tests/_helpers/golden.ts";
 import { testWithTools } from "../../tests/_helpers/tools.ts";
 import { SingletError } from "../errors.ts";
+import { pattern, withEpoch } from "./_test_helpers.ts";
 import {
   createSif,
   DataType,
@@ -17,12 +18,6 @@ import {
   SbomFormat,
 } from "./mod.ts";
 
-function pattern(n: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (i * 31 + seed) & 0xff;
-  return out;
-}
-
 function streamOf(bytes: Uint8Array, chunk = 1000): ReadableStream<Uint8Array> {
   let at = 0;
   return new ReadableStream({
@@ -32,19 +27,6 @@ function streamOf(bytes: Uint8Array, chunk = 1000): ReadableStream<Uint8Array> {
       at += chunk;
     },
   });
-}
-
-/** Run with SOURCE_DATE_EPOCH set (or unset) for the duration of `fn`. */
-async function withEpoch<T>(value: string | undefined, fn: () => Promise<T>): Promise<T> {
-  const saved = Deno.env.get("SOURCE_DATE_EPOCH");
-  if (value === undefined) Deno.env.delete("SOURCE_DATE_EPOCH");
-  else Deno.env.set("SOURCE_DATE_EPOCH", value);
-  try {
-    return await fn();
-  } finally {
-    if (saved === undefined) Deno.env.delete("SOURCE_DATE_EPOCH");
-    else Deno.env.set("SOURCE_DATE_EPOCH", saved);
-  }
 }
 
 interface Case {
