@@ -227,7 +227,7 @@ export class SifImage {
     this.descriptors = parsed.descriptors;
   }
 
-  /** @returns The specification version text ("01"). */
+  /** The specification version text ("01"). */
   get version(): string {
     return versionOf(this.header);
   }
