@@ -78,7 +78,7 @@ async function fixture(): Promise<Fixture> {
 }
 
 /** The objects left after {@linkcode script}. */
-const IDS = ["1", "2", "3", "4", "5", "6", "7", "9", "10", "11", "12"];
+const IDS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"];
 
 /** The same edit script, as siftool arguments; singlet takes the same arguments after `sif`. */
 function script(f: Fixture, sif: string): string[][] {
@@ -130,6 +130,8 @@ function script(f: Fixture, sif: string): string[][] {
     ["del", "3", sif],
     ["add", sif, F.json!, "--datatype", "6", "--filename", "reuses-slot-3"],
     ["del", "8", sif],
+    // Names that test the column alignment: tabs, newlines, multi-byte characters.
+    ["add", sif, F.def!, "--datatype", "1", "--filename", "tab\there\nnew line größe ✓"],
   ];
 }
 
