@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runSinglet } from "../../tests/_helpers/singlet.ts";
+import { runSinglet, SINGLET_BIN } from "../../tests/_helpers/singlet.ts";
 
 async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "sif-cli-" });
@@ -86,5 +86,34 @@ Deno.test("singlet sif add refuses incomplete flags with a usage error and leave
     assert.match(second.stderr, /already the primary partition/);
     assert.deepEqual(await Deno.readFile(sif), withPrimary);
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["obj", "x.sif"]);
+  });
+});
+
+Deno.test("singlet sif add interrupted by SIGTERM leaves no temporary file and the image intact", async () => {
+  await inTempDir(async (dir) => {
+    const sif = `${dir}/x.sif`;
+    await ok(["sif", "new", sif]);
+    const before = await Deno.readFile(sif);
+    const child = new Deno.Command(SINGLET_BIN, {
+      args: ["sif", "add", sif, "-", "--datatype", "7"],
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new Uint8Array(1 << 16));
+    // Wait until the temporary file exists: the add is under way.
+    const deadline = Date.now() + 10_000;
+    while ([...Deno.readDirSync(dir)].length < 2 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal([...Deno.readDirSync(dir)].length, 2, "no temporary file appeared");
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await writer.close().catch(() => {});
+    await child.stderr.cancel();
+    assert.equal(status.code, 143);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["x.sif"]);
+    assert.deepEqual(await Deno.readFile(sif), before);
   });
 });
