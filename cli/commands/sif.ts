@@ -219,11 +219,17 @@ export function registerSif(program: Command): void {
       const descriptor = image.descriptor(id);
       // Large reads into one reused buffer, written straight to stdout.
       const buffer = new Uint8Array(Math.min(1 << 20, Math.max(descriptor.size, 1)));
-      for (let position = 0; position < descriptor.size;) {
-        const n = image.readInto(descriptor, buffer, position);
-        let written = 0;
-        while (written < n) written += Deno.stdout.writeSync(buffer.subarray(written, n));
-        position += n;
+      try {
+        for (let position = 0; position < descriptor.size;) {
+          const n = image.readInto(descriptor, buffer, position);
+          let written = 0;
+          while (written < n) written += Deno.stdout.writeSync(buffer.subarray(written, n));
+          position += n;
+        }
+      } catch (error) {
+        // The reader went away (`| head`): stop quietly with SIGPIPE's status, as siftool.
+        if (error instanceof Deno.errors.BrokenPipe) return 141;
+        throw error;
       }
     }));
 

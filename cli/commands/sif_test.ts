@@ -117,3 +117,26 @@ Deno.test("singlet sif add interrupted by SIGTERM leaves no temporary file and t
     assert.deepEqual(await Deno.readFile(sif), before);
   });
 });
+
+Deno.test("singlet sif dump into a closed pipe stops quietly with SIGPIPE's status", async () => {
+  await inTempDir(async (dir) => {
+    const sif = `${dir}/x.sif`;
+    await ok(["sif", "new", sif]);
+    await Deno.writeFile(`${dir}/big`, new Uint8Array(8 << 20));
+    await ok(["sif", "add", sif, `${dir}/big`, "--datatype", "7"]);
+    const child = new Deno.Command(SINGLET_BIN, {
+      args: ["sif", "dump", "1", sif],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    await reader.read();
+    await reader.cancel();
+    const [status, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+    ]);
+    assert.equal(status.code, 141);
+    assert.equal(stderr, "");
+  });
+});

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { testWithTools } from "../_helpers/tools.ts";
 import { runSinglet } from "../_helpers/singlet.ts";
-import { DESCRIPTOR_SIZE } from "../../core/sif/mod.ts";
+import { DESCRIPTOR_SIZE, encodeDescriptor, encodeHeader, openSif } from "../../core/sif/mod.ts";
 
 async function run(
   cmd: string,
@@ -191,6 +191,15 @@ testWithTools(
         const theirs = await run("siftool", ["dump", id, sif]);
         assert.equal(ours.code, 0);
         assert.equal(ours.stdout, new TextDecoder().decode(theirs.stdout));
+      }
+      // Every raw field decodes losslessly: re-encoding gives siftool's bytes back.
+      const bytes = await Deno.readFile(sif);
+      using image = await openSif(sif);
+      assert.deepEqual(encodeHeader(image.header), bytes.subarray(0, 128));
+      for (const d of image.descriptors) {
+        const at = image.header.descriptorsOffset + (d.id - 1) * DESCRIPTOR_SIZE;
+        assert.deepEqual(encodeDescriptor(d.raw), bytes.subarray(at, at + DESCRIPTOR_SIZE));
+        assert.deepEqual(await image.readObject(d), bytes.subarray(d.offset, d.offset + d.size));
       }
       // JSON carries the same facts.
       const json = JSON.parse(await singlet("sif", "list", "--json", sif));
