@@ -114,3 +114,16 @@ Deno.test("addObjects() leaves the image byte-identical when it cannot add", asy
     assert.deepEqual(entries(dir), ["x.sif"]);
   });
 });
+
+Deno.test("addObjects() edits the file a symbolic link points to and keeps the link", async () => {
+  await inTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/real`);
+    await createSif(`${dir}/real/x.sif`, []);
+    await Deno.symlink("real/x.sif", `${dir}/link.sif`);
+    await addObjects(`${dir}/link.sif`, [{ dataType: DataType.Generic, data: "g" }]);
+    assert.ok((await Deno.lstat(`${dir}/link.sif`)).isSymlink);
+    using image = await openSif(`${dir}/real/x.sif`);
+    assert.equal(image.descriptors.length, 1);
+    assert.deepEqual(entries(`${dir}/real`), ["x.sif"]);
+  });
+});
