@@ -250,7 +250,9 @@ export class Descriptor {
     this.raw = raw;
     this.relativeId = relativeId;
     const name = decodeUtf8(trimNul(raw.name));
-    if (name === undefined) throw new SyntaxError(`object ${raw.id} has a name that is not UTF-8`);
+    if (name === undefined) {
+      throw new SyntaxError(`object ${raw.id} has a name that is not valid UTF-8`);
+    }
     this.name = name;
   }
 

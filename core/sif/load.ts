@@ -503,9 +503,6 @@ function parseImage(name: string, source: ByteSource): ParsedImage {
     ) {
       fail(`object ${id} (offset ${raw.offset}) overlaps the header or descriptor table`);
     }
-    if (decodeUtf8(trimNul(raw.name)) === undefined) {
-      fail(`object ${id} has a name that is not valid UTF-8`);
-    }
     raws.push(raw);
   }
   if (raws.length !== total - header.descriptorsFree) {
@@ -528,6 +525,12 @@ function parseImage(name: string, source: ByteSource): ParsedImage {
     const min = minIds.get(raw.groupId);
     if (min === undefined || raw.id < min) minIds.set(raw.groupId, raw.id);
   }
-  const descriptors = raws.map((raw) => new Descriptor(raw, raw.id - minIds.get(raw.groupId)!));
+  const descriptors = raws.map((raw) => {
+    try {
+      return new Descriptor(raw, raw.id - minIds.get(raw.groupId)!);
+    } catch (error) {
+      return fail((error as Error).message);
+    }
+  });
   return { header, table, descriptors };
 }
