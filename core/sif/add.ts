@@ -346,13 +346,13 @@ export async function appendObject(
  * await addObjects("image.sif", [{ dataType: DataType.Labels, data: '{"a":"b"}' }]);
  * ```
  */
-export function addObjects(
+export async function addObjects(
   path: string,
   objects: readonly ObjectInput[],
   options: AddObjectsOptions = {},
 ): Promise<RawDescriptor[]> {
   for (const object of objects) prepareInput(object);
-  return editSif(path, options, async (state: EditState) => {
+  return await editSif(path, options, async (state: EditState) => {
     const added: RawDescriptor[] = [];
     for (const [index, object] of objects.entries()) {
       added.push(
