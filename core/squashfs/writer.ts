@@ -700,14 +700,14 @@ function show(path: Uint8Array): string {
 /** Whether a block is all zero bytes (a hole in a sparse file). */
 function isZero(block: Uint8Array): boolean {
   if (block.length === 0 || block[0] !== 0 || block[block.length - 1] !== 0) return false;
-  const words = block.length >>> 3;
-  if (block.byteOffset % 8 === 0) {
-    const view = new BigUint64Array(block.buffer, block.byteOffset, words);
-    for (let i = 0; i < words; i++) if (view[i] !== 0n) return false;
+  const words = block.length >>> 2;
+  if (block.byteOffset % 4 === 0) {
+    const view = new Uint32Array(block.buffer, block.byteOffset, words);
+    for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
   } else {
-    for (let i = 0; i < words * 8; i++) if (block[i] !== 0) return false;
+    for (let i = 0; i < words * 4; i++) if (block[i] !== 0) return false;
   }
-  for (let i = words * 8; i < block.length; i++) if (block[i] !== 0) return false;
+  for (let i = words * 4; i < block.length; i++) if (block[i] !== 0) return false;
   return true;
 }
 
