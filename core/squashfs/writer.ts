@@ -73,6 +73,8 @@ const UNCOMPRESSED_BLOCK = 1 << 24;
 const NO_FRAGMENT = 0xffffffff;
 const SUPERBLOCK_SIZE = 96;
 const PAD = 4096;
+/** Blocks of a file held back until its hash is known (1 MiB at the default block size). */
+const HOLD_BLOCKS = 8;
 
 const TYPE = { directory: 1, file: 2, symlink: 3, blockdev: 4, chardev: 5, fifo: 6, socket: 7 };
 
@@ -96,6 +98,7 @@ interface FileState {
   frag: number;
   fragOffset: number;
   ended: boolean;
+  complete: boolean;
   done: Promise<void>;
   resolve: () => void;
 }
@@ -451,12 +454,17 @@ export class SquashfsWriter implements FsSink {
       frag: NO_FRAGMENT,
       fragOffset: 0,
       ended: false,
+      complete: false,
       done,
       resolve,
     };
     const bs = this.#blockSize;
     const hash = this.#opts.noDuplicates ? undefined : createHash("sha256");
     const jobs: Job[] = [];
+    // With duplicate detection, the blocks of small files are held until the whole file is
+    // hashed: a duplicate then costs no compression and no pipeline stall.
+    const held: Uint8Array[] = [];
+    let holding = hash !== undefined;
     let block = new Uint8Array(Math.min(bs, size));
     let fill = 0;
     let total = 0;
@@ -476,7 +484,13 @@ export class SquashfsWriter implements FsSink {
         at += n;
         total += n;
         if (fill === bs) {
-          jobs.push(await this.#submitBlock(block, state));
+          if (holding && held.length < HOLD_BLOCKS) {
+            held.push(block);
+          } else {
+            holding = false;
+            for (const b of held.splice(0)) jobs.push(await this.#submitBlock(b, state));
+            jobs.push(await this.#submitBlock(block, state));
+          }
           block = new Uint8Array(Math.min(bs, size - total));
           fill = 0;
         }
@@ -501,6 +515,8 @@ export class SquashfsWriter implements FsSink {
             this.#seek(this.#pos);
           }
         }
+        // The original's last blocks may still be queued: write them out first.
+        if (!original.state.complete) await this.#drain();
         await original.state.done;
         const o = original.state;
         this.#setFile(id, size, o.start ?? 0, o.frag, o.fragOffset, o.sparse, o.sizes);
@@ -509,6 +525,7 @@ export class SquashfsWriter implements FsSink {
       }
       this.#dups.set(key, { state });
     }
+    for (const b of held.splice(0)) jobs.push(await this.#submitBlock(b, state));
     if (tail) {
       if (this.#opts.noFragments) {
         jobs.push(await this.#submitBlock(tail, state));
@@ -561,6 +578,7 @@ export class SquashfsWriter implements FsSink {
       state.sparse,
       state.sizes,
     );
+    state.complete = true;
     state.resolve();
   }
 
