@@ -6,8 +6,10 @@
  */
 import type { CommandRegistrar } from "../_command.ts";
 import { registerVersion } from "./version.ts";
+import { registerSquashfsReadGroup } from "./squashfs_read.ts";
 
 /** Every verb's registrar, in help order. */
 export const COMMANDS: readonly CommandRegistrar[] = [
   registerVersion,
+  registerSquashfsReadGroup,
 ];
