@@ -52,7 +52,7 @@ export function listingLine(reader: SquashfsReader, entry: SquashfsEntry): Uint8
   const owner = `${entry.uid}/${entry.gid}`;
   const width = Math.max(0, 25 - owner.length + 1);
   const size = entry.type === "blockdev" || entry.type === "chardev"
-    ? `${String(entry.major).padStart(width - 4)},${String(entry.minor).padStart(4)}`
+    ? `${String(entry.major).padStart(width - 4)},${String(entry.minor).padStart(3)}`
     : String(entry.size).padStart(width);
   const t = new Date(entry.mtime * 1000);
   const time = `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())} ` +

@@ -628,6 +628,11 @@ export class SquashfsReader {
    */
   readFile(path: Uint8Array | string): ReadableStream<Uint8Array> {
     const entry = this.stat(path);
+    if (entry.type !== "file") {
+      throw new SingletError(
+        `Cannot read "${showPath(path)}" from "${this.source}": not a regular file (${entry.type})`,
+      );
+    }
     const chunks = this.fileChunks(entry);
     return new ReadableStream<Uint8Array>({
       pull: (controller) => {
