@@ -537,6 +537,14 @@ export class SquashfsReader {
    * @returns Successive chunks whose lengths add up to `entry.size`.
    */
   *fileChunks(entry: SquashfsEntry): Generator<Uint8Array> {
+    try {
+      yield* this.#chunks(entry);
+    } catch (error) {
+      throw imageError(this.source, error);
+    }
+  }
+
+  *#chunks(entry: SquashfsEntry): Generator<Uint8Array> {
     const origin = entry.hardlinkOf === undefined ? entry : this.#entries[entry.hardlinkOf]!;
     const data = this.#files.get(origin.index);
     if (origin.type !== "file" || !data) {
