@@ -6,10 +6,12 @@
  */
 import type { CommandRegistrar } from "../_command.ts";
 import { registerVersion } from "./version.ts";
-import { registerSquashfsReadGroup } from "./squashfs_read.ts";
+import { registerSquashfsPack } from "./squashfs.ts";
+import { registerSquashfsReadVerbs } from "./squashfs_read.ts";
 
 /** Every verb's registrar, in help order. */
 export const COMMANDS: readonly CommandRegistrar[] = [
   registerVersion,
-  registerSquashfsReadGroup,
+  registerSquashfsPack,
+  registerSquashfsReadVerbs,
 ];

@@ -10,6 +10,7 @@ import { type SquashfsEntry, SquashfsReader } from "../../core/squashfs/reader.t
 import { extractSquashfs } from "../../core/squashfs/extract.ts";
 import { hostNodeMaker, hostXattrWriter } from "../../runtime/fsnodes.ts";
 import { UsageError } from "../../core/errors.ts";
+import { squashfsGroup } from "./squashfs.ts";
 
 const TYPE_CHAR: Record<SquashfsEntry["type"], string> = {
   directory: "d",
@@ -242,14 +243,10 @@ function concatAll(chunks: Uint8Array[], size: number): Uint8Array {
 }
 
 /**
- * Register a minimal `singlet squashfs` group holding only the reader verbs (until the
- * writer's `squashfsGroup` takes them in).
+ * Register `list` and `extract` in the `singlet squashfs` group (shared with `pack`).
  *
  * @param program The root program.
  */
-export function registerSquashfsReadGroup(program: Command): void {
-  const group = program
-    .command("squashfs")
-    .description("Pack, list and extract SquashFS images without mounting them");
-  registerSquashfsRead(group);
+export function registerSquashfsReadVerbs(program: Command): void {
+  registerSquashfsRead(squashfsGroup(program));
 }
