@@ -9,6 +9,7 @@ import { registerCheck } from "./check.ts";
 import { registerSif } from "./sif.ts";
 import { registerVersion } from "./version.ts";
 import { registerSquashfsPack } from "./squashfs.ts";
+import { registerSquashfsReadVerbs } from "./squashfs_read.ts";
 
 /** Every verb's registrar. */
 export const COMMANDS: readonly CommandRegistrar[] = [
@@ -16,4 +17,5 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerSif,
   registerVersion,
   registerSquashfsPack,
+  registerSquashfsReadVerbs,
 ];
