@@ -25,7 +25,7 @@
  */
 import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
-import { showPath, type SquashfsEntry, type SquashfsReader } from "./reader.ts";
+import { type SquashfsEntry, type SquashfsReader, showPath } from "./reader.ts";
 
 /** Creates FIFOs and device nodes (Deno cannot call mknod itself). */
 export interface NodeMaker {
@@ -233,7 +233,9 @@ export async function extractSquashfs(
       if (!firstPath.has(origin)) firstPath.set(origin, path);
       if (e.xattrId >= 0) {
         const all = reader.xattrs(e);
-        const xattrs = asRoot ? all : new Map([...all].filter(([k]) => k.startsWith("user.")));
+        const xattrs = asRoot
+          ? all
+          : new Map([...all].filter(([k]) => k.startsWith("user.")));
         if (xattrs.size) xattrItems.push({ path, xattrs });
       }
     }
@@ -242,10 +244,7 @@ export async function extractSquashfs(
         await options.xattrWriter(xattrItems);
       } else {
         for (const item of xattrItems) {
-          report.skipped.push({
-            path: item.path,
-            reason: "xattrs not applied: no setfattr helper",
-          });
+          report.skipped.push({ path: item.path, reason: "xattrs not applied: no setfattr helper" });
           options.onSkip?.(item.path, "xattrs not applied: no setfattr helper");
         }
       }
@@ -363,14 +362,10 @@ function setOwnerModeTime(path: string, e: SquashfsEntry, asRoot: boolean, link:
 
 function fsError(action: string, path: string, error: unknown): SingletError {
   if (error instanceof SingletError) return error;
-  const reason = error instanceof Error
-    ? error.message.replace(/ \(os error \d+\).*$/, "")
-    : String(error);
+  const reason = error instanceof Error ? error.message.replace(/ \(os error \d+\).*$/, "") : String(error);
   const exists = error instanceof Deno.errors.AlreadyExists;
   return new SingletError(`Cannot ${action} "${path}": ${reason}`, {
-    hint: exists
-      ? "extract into an empty or new directory"
-      : "check free space and permissions of the target",
+    hint: exists ? "extract into an empty or new directory" : "check free space and permissions of the target",
     cause: error,
   });
 }
