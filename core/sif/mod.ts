@@ -120,3 +120,16 @@ export {
   imageToJson,
   readableSize,
 } from "./text.ts";
+export { type TimeOptions } from "./_edit.ts";
+export {
+  addObjects,
+  type AddObjectsOptions,
+  nextAligned,
+  type ObjectData,
+  type ObjectInput,
+  type PartitionInput,
+  type SignatureInput,
+} from "./add.ts";
+export { type CreatedSif, createSif, type CreateSifOptions } from "./create.ts";
+export { deleteObject, type DeleteObjectOptions } from "./delete.ts";
+export { setPrimaryPartition } from "./set.ts";

@@ -1,0 +1,185 @@
+/**
+ * `singlet squashfs`: work with SquashFS images without squashfs-tools. This module creates
+ * the command group ({@linkcode squashfsGroup}, reused by the other `squashfs` verbs) and
+ * the `pack` verb.
+ *
+ * @module
+ */
+import { action, type Command, Option } from "../_command.ts";
+import { log, Progress } from "../_output.ts";
+import { SingletError, UsageError } from "../../core/errors.ts";
+import { DirectorySource } from "../../core/squashfs/directory_source.ts";
+import {
+  DEFAULT_GZIP_LEVEL,
+  type SquashfsCompressor,
+  SquashfsWriter,
+} from "../../core/squashfs/writer.ts";
+import type { FsSink } from "../../core/squashfs/fstree.ts";
+
+/**
+ * The `squashfs` command group, created on first use so every `squashfs` verb module can
+ * add its verb to the same group.
+ *
+ * @param program The root program.
+ * @returns The `squashfs` group command.
+ */
+export function squashfsGroup(program: Command): Command {
+  const existing = program.commands.find((c) => c.name() === "squashfs");
+  if (existing) return existing;
+  return program
+    .command("squashfs")
+    .description("Create, list and extract SquashFS images without squashfs-tools");
+}
+
+interface PackOptions {
+  comp: SquashfsCompressor;
+  level?: string;
+  blockSize: string;
+  allRoot?: boolean;
+  mtime?: string;
+  fragments: boolean;
+  xattrs: boolean;
+  processors?: string;
+}
+
+function integer(value: string, flag: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new UsageError(`Invalid ${flag} "${value}": expected an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Parse --block-size: bytes, or with a K/M suffix (as mksquashfs -b). */
+function blockSize(value: string): number {
+  const m = /^(\d+)([kKmM]?)$/.exec(value);
+  const n = m ? Number(m[1]) * (m[2] === "" ? 1 : /k/i.test(m[2]!) ? 1024 : 1 << 20) : NaN;
+  if (!(n >= 4096 && n <= 1 << 20 && (n & (n - 1)) === 0)) {
+    throw new UsageError(
+      `Invalid --block-size "${value}": expected a power of two from 4K to 1M (e.g. 131072, 128K, 1M)`,
+    );
+  }
+  return n;
+}
+
+/** Parse --mtime: seconds since the epoch, or an ISO 8601 date. */
+function mtime(value: string): number {
+  if (/^\d+$/.test(value)) return integer(value, "--mtime", 0, 0xffffffff);
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms) || ms < 0) {
+    throw new UsageError(
+      `Invalid --mtime "${value}": expected seconds since the epoch or an ISO 8601 date`,
+    );
+  }
+  return Math.floor(ms / 1000);
+}
+
+/** A scanned input: how big it is and how to feed it to the writer. */
+interface PackSource {
+  totalBytes: number;
+  emit(sink: FsSink): Promise<void>;
+}
+
+/**
+ * The single dispatch point from a SRC argument to the producer that reads it. Directories
+ * are walked by {@linkcode DirectorySource}; tar layers are the next kind to add here.
+ */
+function openSource(src: string, warn: (message: string) => void): PackSource {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(src);
+  } catch (error) {
+    const what = error instanceof Deno.errors.NotFound
+      ? "it does not exist"
+      : (error as Error).message;
+    throw new SingletError(`Cannot pack "${src}": ${what}`, {
+      hint: "check the path of the directory to pack",
+    });
+  }
+  if (info.isDirectory) return DirectorySource.scan(src, { onWarning: warn });
+  throw new SingletError(`Cannot pack "${src}": not a directory`, {
+    hint: "singlet squashfs pack takes directories (tar layers are not supported yet)",
+  });
+}
+
+/**
+ * Register `singlet squashfs pack`.
+ *
+ * @param program The root program.
+ */
+export function registerSquashfsPack(program: Command): void {
+  squashfsGroup(program)
+    .command("pack")
+    .description(
+      "Pack directories into a SquashFS image (like mksquashfs); several SRCs are merged in order",
+    )
+    .argument("<src...>", "source directories; the last argument is the output image")
+    .addOption(
+      new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd"]).default("gzip"),
+    )
+    .option(
+      "--level <n>",
+      `compression level (gzip 1-9, default ${DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3)`,
+    )
+    .option("--block-size <bytes>", "data block size, 4K to 1M", "131072")
+    .option("--all-root", "make every file owned by root (uid and gid 0)")
+    .option("--mtime <time>", "set every modification time (seconds since the epoch or a date)")
+    .option("--no-fragments", "do not pack file tails into shared fragment blocks")
+    .option("--no-xattrs", "do not store extended attributes")
+    .option("--processors <n>", "blocks compressed in parallel (default: number of CPUs)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  singlet squashfs pack rootfs/ image.sqfs\n" +
+        "  singlet squashfs pack --comp zstd --level 19 --all-root rootfs/ image.sqfs\n",
+    )
+    .action(action(async (args: string[], opts: PackOptions) => {
+      if (args.length < 2) {
+        throw new UsageError(
+          "Cannot pack: give at least one SRC and the OUT image",
+          "singlet squashfs pack SRC... OUT",
+        );
+      }
+      const out = args[args.length - 1]!;
+      const srcs = args.slice(0, -1);
+      const maxLevel = opts.comp === "gzip" ? 9 : 22;
+      const level = opts.level === undefined
+        ? undefined
+        : integer(opts.level, "--level", 1, maxLevel);
+      const sources = srcs.map((src) => openSource(src, (m) => log.warning(m)));
+      const total = sources.reduce((n, s) => n + s.totalBytes, 0);
+      const bar = new Progress(`Packing ${out}`, total);
+      const writer = await SquashfsWriter.create(out, {
+        compressor: opts.comp,
+        ...(level === undefined ? {} : { level }),
+        blockSize: blockSize(opts.blockSize),
+        ...(opts.allRoot ? { allRoot: true } : {}),
+        ...(opts.mtime === undefined ? {} : { mtime: mtime(opts.mtime) }),
+        noFragments: !opts.fragments,
+        noXattrs: !opts.xattrs,
+        ...(opts.processors === undefined
+          ? {}
+          : { parallelism: integer(opts.processors, "--processors", 1, 1024) }),
+        onProgress: (n) => bar.update(n),
+      });
+      // Ctrl-C leaves nothing behind: the temporary image is removed.
+      const onSignal = () => {
+        writer.abort().finally(() => Deno.exit(130));
+      };
+      Deno.addSignalListener("SIGINT", onSignal);
+      try {
+        for (const source of sources) await source.emit(writer);
+        const stats = await writer.finish();
+        bar.update(total);
+        bar.done();
+        log.info(
+          `Created ${out}: ${stats.entries} inodes, ${stats.bytes} bytes` +
+            (stats.duplicates ? `, ${stats.duplicates} duplicate files stored once` : ""),
+        );
+      } catch (error) {
+        await writer.abort();
+        throw error;
+      } finally {
+        Deno.removeSignalListener("SIGINT", onSignal);
+      }
+    }));
+}

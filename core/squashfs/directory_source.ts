@@ -1,0 +1,242 @@
+/**
+ * Directory input for the SquashFS writer: walks a sandbox directory (without following
+ * symlinks) and feeds every entry to an {@linkcode FsSink} in a deterministic order
+ * (depth first, names sorted by their bytes), with hard links detected by device and inode.
+ *
+ * Known gaps, both from Deno's API: there is no way to read extended attributes (neither
+ * `Deno` nor `node:fs` has `getxattr`/`listxattr`, and `core/` may not spawn `getfattr`), so
+ * directory input carries none; and `Deno.readDir`/`Deno.readLink` return names as strings,
+ * so a name or symlink target that is not valid UTF-8 cannot be read losslessly: such an
+ * entry is an error (or, with `skipUnreadable`, skipped with a warning).
+ *
+ * @module
+ */
+import type { EntryMeta, FsSink } from "./fstree.ts";
+
+/** Options of {@linkcode DirectorySource.scan}. */
+export interface DirectorySourceOptions {
+  /** Skip entries whose names are not valid UTF-8 (with a warning) instead of failing. */
+  skipUnreadable?: boolean;
+  /** Receives warnings (skipped entries). */
+  onWarning?: (message: string) => void;
+}
+
+type Kind = "file" | "directory" | "symlink" | "chardev" | "blockdev" | "fifo" | "socket";
+
+interface ScannedEntry {
+  /** Path relative to the image root, as bytes. */
+  path: Uint8Array;
+  /** Absolute host path. */
+  host: string;
+  kind: Kind;
+  meta: EntryMeta;
+  size: number;
+  rdev: number;
+  /** For the second and later names of a hard-linked inode: the first name. */
+  linkTo?: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+function kindOf(info: Deno.FileInfo): Kind | undefined {
+  if (info.isSymlink) return "symlink";
+  if (info.isDirectory) return "directory";
+  if (info.isFile) return "file";
+  if (info.isCharDevice) return "chardev";
+  if (info.isBlockDevice) return "blockdev";
+  if (info.isFifo) return "fifo";
+  if (info.isSocket) return "socket";
+  return undefined;
+}
+
+function metaOf(info: Deno.FileInfo): EntryMeta {
+  return {
+    mode: (info.mode ?? 0o644) & 0o7777,
+    uid: info.uid ?? 0,
+    gid: info.gid ?? 0,
+    mtime: Math.floor((info.mtime?.getTime() ?? 0) / 1000),
+  };
+}
+
+function join(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + 1 + b.length);
+  out.set(a);
+  out[a.length] = 0x2f;
+  out.set(b, a.length + 1);
+  return out;
+}
+
+/**
+ * A scanned directory tree, ready to be fed to a sink. Scanning first gives the total data
+ * size (for progress) and fails early on unreadable entries, before any output is written.
+ */
+export class DirectorySource {
+  /** Every entry, in the order they will be emitted (the root first). */
+  readonly entries: readonly ScannedEntry[];
+  /** Total bytes of regular files (hard links counted once). */
+  readonly totalBytes: number;
+
+  private constructor(entries: ScannedEntry[], totalBytes: number) {
+    this.entries = entries;
+    this.totalBytes = totalBytes;
+  }
+
+  /**
+   * Walk `dir` (lstat only; symlinks are never followed).
+   *
+   * @param dir The directory whose contents become the image root.
+   * @param options What to do with names Deno cannot read.
+   * @returns The scanned tree.
+   */
+  static scan(dir: string, options: DirectorySourceOptions = {}): DirectorySource {
+    const rootInfo = Deno.lstatSync(dir);
+    if (!rootInfo.isDirectory) {
+      throw new TypeError(`Cannot pack "${dir}": not a directory`);
+    }
+    const entries: ScannedEntry[] = [{
+      path: new Uint8Array(0),
+      host: dir,
+      kind: "directory",
+      meta: metaOf(rootInfo),
+      size: 0,
+      rdev: 0,
+    }];
+    const inodes = new Map<string, Uint8Array>();
+    let total = 0;
+    const walk = (hostDir: string, rel: Uint8Array): void => {
+      const names: { name: string; bytes: Uint8Array }[] = [];
+      for (const e of Deno.readDirSync(hostDir)) {
+        names.push({ name: e.name, bytes: encoder.encode(e.name) });
+      }
+      names.sort((a, b) => compareBytes(a.bytes, b.bytes));
+      for (const { name, bytes } of names) {
+        const host = `${hostDir}/${name}`;
+        const path = join(rel, bytes);
+        let info: Deno.FileInfo;
+        try {
+          if (name.includes("\uFFFD")) throw new Deno.errors.NotFound();
+          info = Deno.lstatSync(host);
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+          const message = `Cannot pack "${host}": its name is not valid UTF-8, which Deno ` +
+            `cannot read back (or it vanished during the scan)`;
+          if (!options.skipUnreadable) throw new TypeError(message);
+          options.onWarning?.(`${message}; skipped`);
+          continue;
+        }
+        const kind = kindOf(info);
+        if (!kind) {
+          options.onWarning?.(`Cannot pack "${host}": unknown file type; skipped`);
+          continue;
+        }
+        const entry: ScannedEntry = {
+          path,
+          host,
+          kind,
+          meta: metaOf(info),
+          size: kind === "file" ? info.size : 0,
+          rdev: info.rdev ?? 0,
+        };
+        if (kind !== "directory" && (info.nlink ?? 1) > 1 && info.ino !== null) {
+          const key = `${info.dev}:${info.ino}`;
+          const first = inodes.get(key);
+          if (first) entry.linkTo = first;
+          else inodes.set(key, path);
+        }
+        if (kind === "file" && !entry.linkTo) total += entry.size;
+        entries.push(entry);
+        if (kind === "directory") walk(host, path);
+      }
+    };
+    walk(dir, new Uint8Array(0));
+    return new DirectorySource(entries, total);
+  }
+
+  /**
+   * Feed every entry to `sink`, reading file contents as it goes.
+   *
+   * @param sink The receiver (usually a SquashFS writer).
+   * @param chunkSize Read size for file contents.
+   */
+  async emit(sink: FsSink, chunkSize = 1 << 20): Promise<void> {
+    const buffer = new Uint8Array(chunkSize);
+    for (const e of this.entries) {
+      if (e.linkTo) {
+        await sink.hardlink(e.path, e.linkTo);
+        continue;
+      }
+      switch (e.kind) {
+        case "directory":
+          await sink.directory(e.path, e.meta);
+          break;
+        case "file":
+          await sink.file(e.path, e.meta, e.size, readChunks(e.host, e.size, buffer));
+          break;
+        case "symlink": {
+          const target = Deno.readLinkSync(e.host);
+          if (target.includes("\uFFFD")) {
+            throw new TypeError(
+              `Cannot pack symlink "${e.host}": its target is not valid UTF-8, which Deno cannot read back`,
+            );
+          }
+          await sink.symlink(e.path, e.meta, encoder.encode(target));
+          break;
+        }
+        case "chardev":
+        case "blockdev":
+          await sink.device(e.path, e.meta, e.kind, major(e.rdev), minor(e.rdev));
+          break;
+        case "fifo":
+        case "socket":
+          await sink.special(e.path, e.meta, e.kind);
+          break;
+      }
+    }
+  }
+}
+
+/** Linux's major() of a 64-bit dev_t. */
+function major(rdev: number): number {
+  const big = BigInt(rdev);
+  return Number(((big >> 8n) & 0xfffn) | ((big >> 32n) & ~0xfffn));
+}
+
+/** Linux's minor() of a 64-bit dev_t. */
+function minor(rdev: number): number {
+  const big = BigInt(rdev);
+  return Number((big & 0xffn) | ((big >> 12n) & ~0xffn));
+}
+
+/**
+ * Read exactly `size` bytes of a file into a reused buffer (the sink copies each chunk
+ * before asking for the next).
+ */
+async function* readChunks(
+  path: string,
+  size: number,
+  buffer: Uint8Array,
+): AsyncGenerator<Uint8Array> {
+  if (size === 0) return;
+  const file = Deno.openSync(path, { read: true });
+  try {
+    let left = size;
+    while (left > 0) {
+      const view = buffer.subarray(0, Math.min(buffer.length, left));
+      const n = file.readSync(view);
+      if (n === null || n === 0) {
+        throw new RangeError(`Cannot pack "${path}": it shrank while being read`);
+      }
+      left -= n;
+      yield view.subarray(0, n);
+    }
+  } finally {
+    file.close();
+  }
+}
