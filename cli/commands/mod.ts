@@ -9,6 +9,7 @@ import { registerCheck } from "./check.ts";
 import { registerSif } from "./sif.ts";
 import { registerVersion } from "./version.ts";
 import { registerSquashfsPack } from "./squashfs.ts";
+import { registerSquashfsReadVerbs } from "./squashfs_read.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerRunHelp } from "./run_help.ts";
 
@@ -18,6 +19,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerSif,
   registerVersion,
   registerSquashfsPack,
+  registerSquashfsReadVerbs,
   registerInspect,
   registerRunHelp,
 ];

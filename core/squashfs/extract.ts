@@ -13,9 +13,9 @@
  *   component for a symlink while we write; final modes and times are set children first.
  * - Hard links are made only to a path this extraction created inside the target.
  * - Device nodes are made only as root (else a reported skip); setuid/setgid bits are kept
- *   only as root. Deno has no mknod or setxattr, so both go through host helpers the
- *   caller passes in (`runtime/` spawns `mknod` and `setfattr`); without them these
- *   entries are reported skips, never silent.
+ *   only as root. Deno has no mknod or setxattr, so FIFOs, devices and xattrs go through
+ *   host helpers the caller passes in (`runtime/` spawns `mknod` and `setfattr`); without
+ *   them these entries are reported skips, never silent. Sockets are bound in-process.
  * - Deno's file APIs take UTF-8 strings, so names that are not valid UTF-8 cannot be
  *   created: they (and what lies under them) are reported skips.
  *
@@ -25,7 +25,7 @@
  */
 import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
-import { type SquashfsEntry, type SquashfsReader, showPath } from "./reader.ts";
+import { showPath, type SquashfsEntry, type SquashfsReader } from "./reader.ts";
 
 /** Creates FIFOs and device nodes (Deno cannot call mknod itself). */
 export interface NodeMaker {
@@ -206,8 +206,10 @@ export async function extractSquashfs(
           break;
         }
         case "socket":
-          skip(e, "sockets are not extracted (as unsquashfs)");
-          continue;
+          createSocket(parentPath, path);
+          setOwnerModeTime(path, e, asRoot, false);
+          report.nodes++;
+          break;
         default: {
           if (e.type !== "fifo" && !asRoot) {
             skip(e, "device nodes are only created as root");
@@ -233,9 +235,7 @@ export async function extractSquashfs(
       if (!firstPath.has(origin)) firstPath.set(origin, path);
       if (e.xattrId >= 0) {
         const all = reader.xattrs(e);
-        const xattrs = asRoot
-          ? all
-          : new Map([...all].filter(([k]) => k.startsWith("user.")));
+        const xattrs = asRoot ? all : new Map([...all].filter(([k]) => k.startsWith("user.")));
         if (xattrs.size) xattrItems.push({ path, xattrs });
       }
     }
@@ -244,7 +244,10 @@ export async function extractSquashfs(
         await options.xattrWriter(xattrItems);
       } else {
         for (const item of xattrItems) {
-          report.skipped.push({ path: item.path, reason: "xattrs not applied: no setfattr helper" });
+          report.skipped.push({
+            path: item.path,
+            reason: "xattrs not applied: no setfattr helper",
+          });
           options.onSkip?.(item.path, "xattrs not applied: no setfattr helper");
         }
       }
@@ -316,6 +319,28 @@ function makeDir(path: string): void {
   }
 }
 
+/**
+ * Deno cannot mknod a socket, but binding a Unix listener creates one; closing the
+ * listener unlinks its path, so bind a temporary name and hard-link the socket into place.
+ */
+function createSocket(dir: string, path: string): void {
+  const temp = `${dir}/.singlet-socket-${crypto.randomUUID()}`;
+  let listener: Deno.Listener | undefined;
+  try {
+    listener = Deno.listen({ transport: "unix", path: temp });
+    Deno.linkSync(temp, path);
+  } catch (error) {
+    throw fsError("create socket", path, error);
+  } finally {
+    listener?.close();
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // already unlinked by close()
+    }
+  }
+}
+
 function createHardlink(existing: string, path: string): void {
   try {
     Deno.linkSync(existing, path);
@@ -362,10 +387,14 @@ function setOwnerModeTime(path: string, e: SquashfsEntry, asRoot: boolean, link:
 
 function fsError(action: string, path: string, error: unknown): SingletError {
   if (error instanceof SingletError) return error;
-  const reason = error instanceof Error ? error.message.replace(/ \(os error \d+\).*$/, "") : String(error);
+  const reason = error instanceof Error
+    ? error.message.replace(/ \(os error \d+\).*$/, "")
+    : String(error);
   const exists = error instanceof Deno.errors.AlreadyExists;
   return new SingletError(`Cannot ${action} "${path}": ${reason}`, {
-    hint: exists ? "extract into an empty or new directory" : "check free space and permissions of the target",
+    hint: exists
+      ? "extract into an empty or new directory"
+      : "check free space and permissions of the target",
     cause: error,
   });
 }
