@@ -10,6 +10,8 @@ import { registerSif } from "./sif.ts";
 import { registerVersion } from "./version.ts";
 import { registerSquashfsPack } from "./squashfs.ts";
 import { registerSquashfsReadVerbs } from "./squashfs_read.ts";
+import { registerInspect } from "./inspect.ts";
+import { registerRunHelp } from "./run_help.ts";
 
 /** Every verb's registrar. */
 export const COMMANDS: readonly CommandRegistrar[] = [
@@ -18,4 +20,6 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerVersion,
   registerSquashfsPack,
   registerSquashfsReadVerbs,
+  registerInspect,
+  registerRunHelp,
 ];
