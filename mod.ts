@@ -28,3 +28,4 @@ export * from "./core/image/singularity_d.ts";
 export * from "./core/sif/mod.ts";
 export * from "./core/image/inspect.ts";
 export * from "./core/image/image_files.ts";
+export * as oci from "./core/oci/mod.ts";
