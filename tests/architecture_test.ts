@@ -12,7 +12,8 @@ async function productFiles(dir: string): Promise<string[]> {
     for await (const entry of Deno.readDir(`${REPO_ROOT}/${path}`)) {
       const child = `${path}/${entry.name}`;
       if (entry.isDirectory && entry.name !== "testdata") await walk(child);
-      else if (entry.isFile && child.endsWith(".ts") && !child.endsWith("_test.ts")) {
+      // Test files and test-only helpers (`*_test.ts`, `_tree_test_helpers.ts`) are exempt.
+      else if (entry.isFile && child.endsWith(".ts") && !entry.name.includes("_test")) {
         files.push(child);
       }
     }
