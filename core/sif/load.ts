@@ -7,7 +7,7 @@
  */
 import { SingletError } from "../errors.ts";
 import { decodeUtf8, trimNul } from "./_binary.ts";
-import { decodeDescriptor, Descriptor, type RawDescriptor } from "./descriptor.ts";
+import { decodeDescriptorAt, Descriptor, type RawDescriptor } from "./descriptor.ts";
 import { decodeHeader, type SifHeader, versionOf } from "./header.ts";
 import {
   D,
@@ -421,7 +421,8 @@ function parseImage(name: string, source: ByteSource): ParsedImage {
   try {
     header = decodeHeader(headerBytes);
   } catch (error) {
-    return fail(`corrupt header: ${(error as Error).message}`);
+    if (!(error instanceof RangeError)) throw error;
+    return fail(`corrupt header: ${error.message}`);
   }
   const version = header.version;
   if (!(version[0] === 0x30 && version[1] === 0x31 && version[2] === 0)) {
@@ -470,6 +471,7 @@ function parseImage(name: string, source: ByteSource): ParsedImage {
   source.readAt(table, tableStart);
   const tableEnd = tableStart + tableSize;
 
+  const tableView = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const raws: RawDescriptor[] = [];
   const ids = new Set<number>();
   for (let slot = 0; slot < total; slot++) {
@@ -477,9 +479,10 @@ function parseImage(name: string, source: ByteSource): ParsedImage {
     if (table[at + D.used] === 0) continue;
     let raw: RawDescriptor;
     try {
-      raw = decodeDescriptor(table.subarray(at, at + DESCRIPTOR_SIZE));
+      raw = decodeDescriptorAt(tableView, table, at);
     } catch (error) {
-      return fail(`descriptor ${slot + 1} is corrupt: ${(error as Error).message}`);
+      if (!(error instanceof RangeError)) throw error;
+      return fail(`descriptor ${slot + 1} is corrupt: ${error.message}`);
     }
     const id = raw.id;
     if (id === 0 || id >= GROUP_MASK) {
@@ -529,7 +532,8 @@ function parseImage(name: string, source: ByteSource): ParsedImage {
     try {
       return new Descriptor(raw, raw.id - minIds.get(raw.groupId)!);
     } catch (error) {
-      return fail((error as Error).message);
+      if (!(error instanceof SyntaxError)) throw error;
+      return fail(error.message);
     }
   });
   return { header, table, descriptors };
