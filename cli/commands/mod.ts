@@ -5,15 +5,27 @@
  * @module
  */
 import type { CommandRegistrar } from "../_command.ts";
+import { registerCache } from "./cache.ts";
 import { registerCheck } from "./check.ts";
+import { registerInspect } from "./inspect.ts";
+import { registerPull } from "./pull.ts";
+import { registerRegistry } from "./registry.ts";
+import { registerRunHelp } from "./run_help.ts";
 import { registerSif } from "./sif.ts";
-import { registerVersion } from "./version.ts";
 import { registerSquashfsPack } from "./squashfs.ts";
+import { registerSquashfsReadVerbs } from "./squashfs_read.ts";
+import { registerVersion } from "./version.ts";
 
 /** Every verb's registrar. */
 export const COMMANDS: readonly CommandRegistrar[] = [
+  registerCache,
   registerCheck,
+  registerInspect,
+  registerPull,
+  registerRegistry,
+  registerRunHelp,
   registerSif,
-  registerVersion,
   registerSquashfsPack,
+  registerSquashfsReadVerbs,
+  registerVersion,
 ];
