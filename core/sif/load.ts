@@ -48,6 +48,8 @@ class FileSource implements ByteSource {
   // Synchronous seek + read: no await between them, so concurrent readers of one image
   // cannot interleave and read from each other's position.
   readAt(buffer: Uint8Array, position: number): void {
+    // Empty objects may lie past the end of the file: reading nothing always succeeds.
+    if (buffer.length === 0) return;
     this.#file.seekSync(position, Deno.SeekMode.Start);
     let done = 0;
     while (done < buffer.length) {
@@ -74,6 +76,7 @@ class MemorySource implements ByteSource {
   }
 
   readAt(buffer: Uint8Array, position: number): void {
+    if (buffer.length === 0) return;
     if (position < 0 || position + buffer.length > this.size) {
       throw new RangeError(`unexpected end of data at offset ${this.size}`);
     }
@@ -88,6 +91,9 @@ export interface OpenSifOptions {
   /** Name used in error messages when opening a handle or bytes (default: the path). */
   name?: string;
 }
+
+/** The most descriptor slots {@linkcode openSif} accepts (a 58.5 MB table). */
+export const MAX_DESCRIPTORS = 100_000;
 
 /** Default chunk size of {@linkcode SifImage.objectStream}: large reads are fast reads. */
 export const DEFAULT_CHUNK_SIZE = 1 << 20;
@@ -435,6 +441,11 @@ function parseImage(name: string, source: ByteSource): ParsedImage {
 
   const total = header.descriptorsTotal;
   if (total < 0) fail(`corrupt header: negative descriptor count ${total}`);
+  if (total > MAX_DESCRIPTORS) {
+    // Bounded by the file size alone, a corrupt count in a large image could still ask for
+    // gigabytes; real images hold tens of objects.
+    fail(`corrupt header: ${total} descriptors (singlet reads at most ${MAX_DESCRIPTORS})`);
+  }
   if (header.descriptorsFree < 0 || header.descriptorsFree > total) {
     fail(`corrupt header: ${header.descriptorsFree} free descriptors out of ${total}`);
   }
