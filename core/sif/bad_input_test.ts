@@ -53,8 +53,17 @@ const CASES: BadCase[] = [
   },
   {
     name: "a descriptor count far beyond the file",
-    bytes: () => setI64(setI64(valid(), 88, 1n << 40n), 104, (1n << 40n) * 585n),
-    problem: /\d+ free descriptors|descriptor table .* beyond the end of the file/,
+    bytes: () => setI64(setI64(valid(), 88, 50_000n), 104, 50_000n * 585n),
+    problem: /descriptor table \(50000 descriptors at offset 4096\) extends beyond the end/,
+  },
+  {
+    name: "an absurd descriptor count in a file large enough to hold it",
+    bytes: () => {
+      const bytes = new Uint8Array(4096 + 200_001 * 585);
+      bytes.set(valid().subarray(0, 128));
+      return setI64(setI64(setI64(bytes, 88, 200_001n), 80, 200_001n), 104, 200_001n * 585n);
+    },
+    problem: /200001 descriptors \(singlet reads at most 100000\)/,
   },
   {
     name: "a negative descriptor count",

@@ -318,3 +318,21 @@ Deno.test("createSif() streams a large partition in bounded memory", async () =>
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("createSif() keeps the byte order when small and large chunks alternate", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const chunks = [10, 300 << 10, 5, 1 << 20, 7, 200 << 10, 3].map((n, i) => pattern(n, i));
+    const whole = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      whole.set(c, at);
+      at += c.length;
+    }
+    await createSif(`${dir}/x.sif`, [{ dataType: DataType.Generic, data: chunks }]);
+    using image = await openSif(`${dir}/x.sif`);
+    assert.deepEqual(await image.readObject(image.descriptor(1)), whole);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

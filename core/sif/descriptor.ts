@@ -62,22 +62,38 @@ export function decodeDescriptor(bytes: Uint8Array): RawDescriptor {
   if (bytes.length < DESCRIPTOR_SIZE) {
     throw new RangeError(`descriptor needs ${DESCRIPTOR_SIZE} bytes, got ${bytes.length}`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, DESCRIPTOR_SIZE);
+  return decodeDescriptorAt(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    bytes,
+    0,
+  );
+}
+
+/**
+ * Decode the descriptor at `at` in a table, reusing one view for the whole table (loading
+ * a thousand descriptors should not make a thousand views).
+ *
+ * @param view A view over `bytes`.
+ * @param bytes The table.
+ * @param at Offset of the descriptor in the table.
+ * @returns The raw descriptor (byte fields are copies).
+ */
+export function decodeDescriptorAt(view: DataView, bytes: Uint8Array, at: number): RawDescriptor {
   return {
-    dataType: view.getInt32(D.dataType, true),
-    used: bytes[D.used] !== 0,
-    id: view.getUint32(D.id, true),
-    groupId: view.getUint32(D.groupId, true),
-    linkedId: view.getUint32(D.linkedId, true),
-    offset: readInt64(view, D.offset, "offset"),
-    size: readInt64(view, D.size, "size"),
-    sizeWithPadding: readInt64(view, D.sizeWithPadding, "padded size"),
-    createdAt: readInt64(view, D.createdAt, "creation time"),
-    modifiedAt: readInt64(view, D.modifiedAt, "modification time"),
-    uid: view.getBigInt64(D.uid, true),
-    gid: view.getBigInt64(D.gid, true),
-    name: bytes.slice(D.name, D.name + NAME_SIZE),
-    extra: bytes.slice(D.extra, D.extra + EXTRA_SIZE),
+    dataType: view.getInt32(at + D.dataType, true),
+    used: bytes[at + D.used] !== 0,
+    id: view.getUint32(at + D.id, true),
+    groupId: view.getUint32(at + D.groupId, true),
+    linkedId: view.getUint32(at + D.linkedId, true),
+    offset: readInt64(view, at + D.offset, "offset"),
+    size: readInt64(view, at + D.size, "size"),
+    sizeWithPadding: readInt64(view, at + D.sizeWithPadding, "padded size"),
+    createdAt: readInt64(view, at + D.createdAt, "creation time"),
+    modifiedAt: readInt64(view, at + D.modifiedAt, "modification time"),
+    uid: view.getBigInt64(at + D.uid, true),
+    gid: view.getBigInt64(at + D.gid, true),
+    name: bytes.slice(at + D.name, at + D.name + NAME_SIZE),
+    extra: bytes.slice(at + D.extra, at + D.extra + EXTRA_SIZE),
   };
 }
 

@@ -16,7 +16,7 @@ import {
 } from "./mod.ts";
 
 const SEED = Number(Deno.env.get("SIF_MUTATION_SEED") ?? 20261123);
-const ITERATIONS = Number(Deno.env.get("SIF_MUTATION_ITERATIONS") ?? 5000);
+const ITERATIONS = Number(Deno.env.get("SIF_MUTATION_ITERATIONS") ?? 20000);
 
 /** mulberry32: a small seeded PRNG, so a failure can be replayed from its seed. */
 function prng(seed: number): () => number {
