@@ -72,3 +72,16 @@ Deno.test("only runtime/_command.ts starts processes in product code", async () 
   }
   assert.deepEqual(found, []);
 });
+
+Deno.test("cli/ never imports the library façade mod.ts: each verb loads only what it uses", async () => {
+  const found = await violations(
+    "cli",
+    (file, source) =>
+      imports(source).filter((spec) => /(^|\/)\.\.\/mod\.ts$|^\.\.\/\.\.\/mod\.ts$/.test(spec)).map(
+        (
+          spec,
+        ) => `${file} imports ${spec}`,
+      ),
+  );
+  assert.deepEqual(found, []);
+});
