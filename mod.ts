@@ -12,11 +12,7 @@
  *
  * @module
  */
-import denoConfig from "./deno.json" with { type: "json" };
-
-/** singlet's version, from deno.json. */
-export const VERSION: string = denoConfig.version;
-
+export { VERSION } from "./core/version.ts";
 export { EXIT_FAILURE, EXIT_USAGE, SingletError, UsageError } from "./core/errors.ts";
 export type { SingletErrorOptions } from "./core/errors.ts";
 export * from "./core/build/deffile.ts";

@@ -148,6 +148,8 @@ export class DeffileSyntaxError extends SyntaxError {
   readonly expected: string;
 
   /**
+   * Create the error; its message is `file:line:column: problem; expected ...`.
+   *
    * @param file File name.
    * @param line 1-based line.
    * @param column 1-based column.
@@ -625,7 +627,7 @@ function addStandardSection(
     return;
   }
   if (name === "labels") {
-    for (const [key, value] of parseLabels(body)) stage.sections.labels.set(key, value);
+    for (const [key, value] of labelsFromLines(body)) stage.sections.labels.set(key, value);
     return;
   }
   if (name === "post" || name === "pre" || name === "setup") checkShellArgs(head, file);
@@ -776,13 +778,17 @@ function parseFileLines(body: Line[], file: string): FileTransfer[] {
 }
 
 /**
- * Parse `%labels`/`%applabels` lines: the first word is the key, the rest the value.
+ * Parse `%labels`/`%applabels` text: the first word of a line is the key, the rest the
+ * value; blank and `#` lines are skipped.
  *
- * @param body The section lines (or text).
+ * @param body The section text.
  * @returns Keys to values in file order.
  */
-export function parseLabels(body: Line[] | string): Map<string, string> {
-  const lines = typeof body === "string" ? splitLines(body) : body;
+export function parseLabels(body: string): Map<string, string> {
+  return labelsFromLines(splitLines(body));
+}
+
+function labelsFromLines(lines: Line[]): Map<string, string> {
   const labels = new Map<string, string>();
   for (const line of lines) {
     if (isBlankOrComment(line.text)) continue;
@@ -828,7 +834,7 @@ function addAppSection(head: SectionHeader, body: Line[], file: string, stage: S
   }
   const field = APP_SECTIONS[head.name as AppSection];
   if (field === "labels") {
-    for (const [key, value] of parseLabels(body)) app.labels.set(key, value);
+    for (const [key, value] of labelsFromLines(body)) app.labels.set(key, value);
     return;
   }
   if (field === "files") {

@@ -25,13 +25,16 @@ import {
 } from "./deffile.ts";
 import { quoteName, toDeffileText } from "./deffile_text.ts";
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** A JSON value. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | {
+  [key: string]: JsonValue;
+};
 
-function scriptJSON(s: Script | undefined): Json {
+function scriptJSON(s: Script | undefined): JsonValue {
   return s === undefined ? null : { args: s.args, script: s.script, line: s.line };
 }
 
-function filesJSON(files: readonly FileTransfer[]): Json {
+function filesJSON(files: readonly FileTransfer[]): JsonValue {
   return files.map((f) => ({ src: f.src, dst: f.dst, line: f.line }));
 }
 
@@ -41,7 +44,7 @@ function filesJSON(files: readonly FileTransfer[]): Json {
  * @param def A parsed definition.
  * @returns A JSON-serialisable object.
  */
-export function definitionToJSON(def: Definition): Json {
+export function definitionToJSON(def: Definition): JsonValue {
   return {
     file: def.file,
     stages: def.stages.map((stage) => {

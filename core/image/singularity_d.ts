@@ -36,6 +36,8 @@ import { storedDeffileText } from "../build/deffile_text.ts";
 import { shebangScript } from "../build/section_scripts.ts";
 import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 
+export type { FsSink } from "../squashfs/fstree.ts";
+
 /** The fields of an OCI image config (`config` object) this layout uses. */
 export interface ImageConfigLike {
   /** `KEY=value` environment entries. */
@@ -684,8 +686,9 @@ export interface WriteOptions {
   /** Modification time in seconds since the epoch (default 0). */
   mtime?: number;
   /**
-   * Paths (no leading `/`) that the tree already has: base directories and `etc/hosts`,
-   * `etc/resolv.conf` are then left as the image made them, as SingularityCE does.
+   * Paths (no leading `/`) that the tree already has: base directories, `etc/hosts`,
+   * `etc/resolv.conf` and the links in `/` are then left as the image made them, as
+   * SingularityCE does.
    */
   exists?: (path: string) => boolean;
 }
@@ -702,6 +705,13 @@ const KEEP_IF_PRESENT = new Set([
   "home",
   "etc/hosts",
   "etc/resolv.conf",
+  // SingularityCE makes these links only where the image has nothing at that path.
+  "singularity",
+  ".run",
+  ".exec",
+  ".test",
+  ".shell",
+  "environment",
 ]);
 
 /**

@@ -328,12 +328,13 @@ Deno.test("writeSingularityD feeds an FsSink and leaves the image's own base pat
   const sink = new RecordingSink();
   const warnings = await writeSingularityD(sink, { ociConfig: BUSYBOX_CONFIG }, {
     mtime: 1700000000,
-    exists: (p) => p === "tmp" || p === "etc/hosts",
+    exists: (p) => p === "tmp" || p === "etc/hosts" || p === "singularity",
   });
   assert.deepEqual(warnings, []);
   assert.ok(sink.calls.includes("d .singularity.d/env 755 0"));
   assert.ok(sink.calls.includes("f .singularity.d/actions/run 755 1700000000"));
-  assert.ok(sink.calls.includes("l singularity .singularity.d/runscript"));
+  assert.ok(!sink.calls.includes("l singularity .singularity.d/runscript"), "existing kept");
+  assert.ok(sink.calls.includes("l .run .singularity.d/actions/run"));
   assert.ok(sink.calls.includes("l environment .singularity.d/env/90-environment.sh"));
   assert.ok(!sink.calls.some((c) => c.startsWith("d tmp ")), "existing /tmp untouched");
   assert.ok(!sink.files.has("etc/hosts"), "existing /etc/hosts untouched");

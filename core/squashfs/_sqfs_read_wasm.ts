@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 
 /** Error codes returned by the crate (negative i32). */
 export const E_CORRUPT = -1;
@@ -62,13 +63,17 @@ export class SqfsWasmError extends Error {
   }
 }
 
-let compiled: WebAssembly.Module | undefined;
+let compiled: Promise<WebAssembly.Module> | undefined;
 
-function module(): WebAssembly.Module {
-  if (!compiled) {
-    const bytes = Deno.readFileSync(new URL("../../wasm/gen/sqfs_read.wasm", import.meta.url));
-    compiled = new WebAssembly.Module(bytes);
-  }
+/**
+ * Compile the module once per process, lazily (commands that never read SquashFS never
+ * pay for it). The literal specifier lets `deno compile` embed the base64 module.
+ */
+function loadModule(): Promise<WebAssembly.Module> {
+  compiled ??= (async () => {
+    const { default: base64 } = await import("../../wasm/gen/sqfs_read.wasm.ts");
+    return await WebAssembly.compile(Buffer.from(base64, "base64"));
+  })();
   return compiled;
 }
 
@@ -77,8 +82,14 @@ export class SqfsWasm {
   #x: Exports;
   #handle = 0;
 
-  constructor() {
-    this.#x = new WebAssembly.Instance(module(), {}).exports as unknown as Exports;
+  private constructor(exports: Exports) {
+    this.#x = exports;
+  }
+
+  /** @returns A fresh instance (compiling the module on first use). */
+  static async create(): Promise<SqfsWasm> {
+    const instance = await WebAssembly.instantiate(await loadModule(), {});
+    return new SqfsWasm(instance.exports as unknown as Exports);
   }
 
   #check(rc: number): number {

@@ -13,9 +13,9 @@
  *   component for a symlink while we write; final modes and times are set children first.
  * - Hard links are made only to a path this extraction created inside the target.
  * - Device nodes are made only as root (else a reported skip); setuid/setgid bits are kept
- *   only as root. Deno has no mknod or setxattr, so both go through host helpers the
- *   caller passes in (`runtime/` spawns `mknod` and `setfattr`); without them these
- *   entries are reported skips, never silent.
+ *   only as root. Deno has no mknod or setxattr, so FIFOs, devices and xattrs go through
+ *   host helpers the caller passes in (`runtime/` spawns `mknod` and `setfattr`); without
+ *   them these entries are reported skips, never silent. Sockets are bound in-process.
  * - Deno's file APIs take UTF-8 strings, so names that are not valid UTF-8 cannot be
  *   created: they (and what lies under them) are reported skips.
  *
@@ -206,8 +206,10 @@ export async function extractSquashfs(
           break;
         }
         case "socket":
-          skip(e, "sockets are not extracted (as unsquashfs)");
-          continue;
+          createSocket(parentPath, path);
+          setOwnerModeTime(path, e, asRoot, false);
+          report.nodes++;
+          break;
         default: {
           if (e.type !== "fifo" && !asRoot) {
             skip(e, "device nodes are only created as root");
@@ -314,6 +316,28 @@ function makeDir(path: string): void {
       );
     }
     throw fsError("create directory", path, error);
+  }
+}
+
+/**
+ * Deno cannot mknod a socket, but binding a Unix listener creates one; closing the
+ * listener unlinks its path, so bind a temporary name and hard-link the socket into place.
+ */
+function createSocket(dir: string, path: string): void {
+  const temp = `${dir}/.singlet-socket-${crypto.randomUUID()}`;
+  let listener: Deno.Listener | undefined;
+  try {
+    listener = Deno.listen({ transport: "unix", path: temp });
+    Deno.linkSync(temp, path);
+  } catch (error) {
+    throw fsError("create socket", path, error);
+  } finally {
+    listener?.close();
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // already unlinked by close()
+    }
   }
 }
 

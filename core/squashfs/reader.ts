@@ -17,6 +17,7 @@
  */
 import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
+import { FsType, openSif } from "../sif/mod.ts";
 import { COMPRESSOR_NAMES, type Decompressor, decompressorFor } from "./decompress.ts";
 import {
   M_DIR,
@@ -174,18 +175,8 @@ export class SquashfsReader {
    * @throws {SingletError} when the file cannot be read or the image is corrupt or uses an
    *   unsupported compressor.
    */
-  static open(path: string, options: SquashfsOpenOptions = {}): Promise<SquashfsReader> {
-    return Promise.resolve(SquashfsReader.openSync(path, options));
-  }
-
-  /**
-   * Synchronous form of {@linkcode SquashfsReader.open}.
-   *
-   * @param path Image file.
-   * @param options Partition offset and size.
-   * @returns The reader.
-   */
-  static openSync(path: string, options: SquashfsOpenOptions = {}): SquashfsReader {
+  static async open(path: string, options: SquashfsOpenOptions = {}): Promise<SquashfsReader> {
+    const wasm = await SqfsWasm.create();
     let fd: number;
     try {
       fd = fs.openSync(path, "r");
@@ -195,9 +186,11 @@ export class SquashfsReader {
         cause: error,
       });
     }
-    const wasm = new SqfsWasm();
     try {
       const fileSize = fs.fstatSync(fd).size;
+      if (options.offset === undefined && fileSize >= 42 && isSif(preadExact(fd, 32, 10))) {
+        options = { ...options, ...(await sifPartition(path)) };
+      }
       const offset = options.offset ?? 0;
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > fileSize) {
         throw new SqfsWasmError(-1, `offset ${offset} is outside the file (${fileSize} bytes)`);
@@ -544,6 +537,14 @@ export class SquashfsReader {
    * @returns Successive chunks whose lengths add up to `entry.size`.
    */
   *fileChunks(entry: SquashfsEntry): Generator<Uint8Array> {
+    try {
+      yield* this.#chunks(entry);
+    } catch (error) {
+      throw imageError(this.source, error);
+    }
+  }
+
+  *#chunks(entry: SquashfsEntry): Generator<Uint8Array> {
     const origin = entry.hardlinkOf === undefined ? entry : this.#entries[entry.hardlinkOf]!;
     const data = this.#files.get(origin.index);
     if (origin.type !== "file" || !data) {
@@ -635,6 +636,11 @@ export class SquashfsReader {
    */
   readFile(path: Uint8Array | string): ReadableStream<Uint8Array> {
     const entry = this.stat(path);
+    if (entry.type !== "file") {
+      throw new SingletError(
+        `Cannot read "${showPath(path)}" from "${this.source}": not a regular file (${entry.type})`,
+      );
+    }
     const chunks = this.fileChunks(entry);
     return new ReadableStream<Uint8Array>({
       pull: (controller) => {
@@ -651,6 +657,31 @@ export class SquashfsReader {
 }
 
 const XATTR_PREFIX = ["user.", "trusted.", "security."];
+
+const SIF_MAGIC = new TextEncoder().encode("SIF_MAGIC\0");
+
+function isSif(bytes: Uint8Array): boolean {
+  return bytesEqual(bytes, SIF_MAGIC);
+}
+
+/** Locate the primary system partition of a SIF, which must be SquashFS. */
+async function sifPartition(path: string): Promise<{ offset: number; size: number }> {
+  const image = await openSif(path);
+  try {
+    const part = image.primaryPartition();
+    const extra = part.extra;
+    if (extra.kind === "partition" && extra.fsType !== FsType.Squash) {
+      throw new SingletError(
+        `Cannot read the root filesystem of SIF image "${path}": it is not SquashFS ` +
+          `(filesystem type ${extra.fsType})`,
+        { hint: "only SquashFS partitions can be listed or extracted" },
+      );
+    }
+    return { offset: part.offset, size: part.size };
+  } finally {
+    image.close();
+  }
+}
 
 function preadExact(fd: number, position: number, length: number): Uint8Array {
   const buf = new Uint8Array(length);
