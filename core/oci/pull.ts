@@ -219,6 +219,20 @@ export async function pullImage(ref: ImageReference, options: PullOptions): Prom
       exitCode: 255,
     });
   }
+  if (!options.fetchOnly) {
+    const slash = options.output.lastIndexOf("/");
+    const parent = slash > 0 ? options.output.slice(0, slash) : slash === 0 ? "/" : ".";
+    const info = await Deno.stat(parent).catch(() => undefined);
+    if (!info?.isDirectory) {
+      throw new SingletError(
+        `Cannot write "${options.output}": directory "${parent}" does not exist`,
+        {
+          hint: "create the directory first, or choose another output path",
+          exitCode: 2,
+        },
+      );
+    }
+  }
   if (ref.transport === "http" || ref.transport === "https") {
     // The user typed the scheme: an http:// URL is an explicit choice of plain HTTP.
     const http = new HttpClient({ ...options.http, allowHttp: ref.transport === "http" });

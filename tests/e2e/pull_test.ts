@@ -162,6 +162,11 @@ testWithTools("pull refuses to overwrite an existing file without --force", TOOL
   assert.match(r.stderr, /already exists/);
   assert.match(r.stderr, /--force/);
   assert.equal(await Deno.readTextFile(`${dir}/out.sif`), "precious");
+  const nodir = await runSinglet(["pull", `${dir}/missing/out.sif`, "oci:/nonexistent"], {
+    env: { SINGLET_CACHEDIR: `${dir}/cache` },
+  });
+  assert.equal(nodir.code, 2);
+  assert.match(nodir.stderr, /directory ".*\/missing" does not exist/);
   await Deno.remove(dir, { recursive: true });
 });
 
