@@ -556,3 +556,40 @@ testWithTools(
     });
   },
 );
+
+testWithTools(
+  "docker-daemon: exports the image over the Docker socket (API stub: no Docker here)",
+  [
+    "siftool",
+    "unsquashfs",
+  ],
+  async () => {
+    const archive = await Deno.readFile(await busyboxDockerArchive());
+    const dir = await Deno.makeTempDir();
+    const requests: string[] = [];
+    const server = Deno.serve({ path: `${dir}/docker.sock`, onListen() {} }, (req) => {
+      const url = new URL(req.url);
+      requests.push(decodeURIComponent(url.pathname));
+      return url.pathname === `/images/${encodeURIComponent("singlet/busybox:latest")}/get`
+        ? new Response(archive.slice())
+        : new Response('{"message":"No such image"}', { status: 404 });
+    });
+    try {
+      const env = { DOCKER_HOST: `unix://${dir}/docker.sock`, SINGLET_CACHEDIR: `${dir}/cache` };
+      const ok = await runSinglet(
+        ["pull", `${dir}/d.sif`, "docker-daemon:singlet/busybox:latest"],
+        {
+          env,
+        },
+      );
+      await assertPullOutcome(ok, `${dir}/d.sif`);
+      assert.deepEqual(requests, ["/images/singlet/busybox:latest/get"]);
+      const missing = await runSinglet(["pull", `${dir}/m.sif`, "docker-daemon:nope:1"], { env });
+      assert.equal(missing.code, 5);
+      assert.match(missing.stderr, /Docker daemon answered HTTP 404/);
+    } finally {
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
