@@ -53,9 +53,14 @@ function truthy(value: string | undefined): boolean {
  */
 export function httpOptionsFrom(flags: NetworkFlags, debug: boolean): HttpOptions {
   const idle = Number(envFlag("NET_IDLE_TIMEOUT") ?? "");
+  const caFile = flags.caFile ?? envFlag("CA_FILE");
+  // Per-registry plain HTTP, for sites with one local registry among TLS ones.
+  const insecure = (envFlag("INSECURE_REGISTRIES") ?? "").split(",").map((h) => h.trim())
+    .filter((h) => h);
   return {
     ...(flags.https === false || truthy(envFlag("NOHTTPS")) ? { allowHttp: true } : {}),
-    ...(flags.caFile ? { caFile: flags.caFile } : {}),
+    ...(insecure.length ? { insecureHosts: insecure } : {}),
+    ...(caFile ? { caFile } : {}),
     ...(idle > 0
       ? { idleTimeoutMs: idle * 1000, headersTimeoutMs: Math.max(idle * 1000, 1000) }
       : {}),

@@ -131,6 +131,15 @@ testWithTools(
         4,
       );
       assert.equal((await Deno.stat(`${dir}/cache`)).mode! & 0o777, 0o700);
+      // The per-registry form of --no-https.
+      const insecure = await runSinglet([
+        "pull",
+        "--fetch-only",
+        `docker://${host}/singlet/busybox`,
+      ], {
+        env: { ...env, SINGLET_INSECURE_REGISTRIES: `other.example,${host}` },
+      });
+      assert.equal(insecure.code, 0, insecure.stderr);
       // --cache-first uses what the URI resolved to last time, without the registry.
       const cached = await runSinglet(
         ["pull", "--cache-first", "--json", "off.sif", `docker://${host}/singlet/busybox`],
