@@ -160,3 +160,44 @@ export async function cleanCache(root: string, options: CleanOptions = {}): Prom
   }
   return chosen;
 }
+
+/** One problem found by {@linkcode checkCache}. */
+export interface CacheProblem {
+  /** The entry. */
+  entry: CacheEntry;
+  /** What is wrong. */
+  problem: string;
+}
+
+/**
+ * Re-verify the cache: every blob's content must hash to its name, every cached SIF must
+ * load as a SIF. With `fix`, broken entries are removed (they would be re-fetched).
+ *
+ * @param root The cache root.
+ * @param options `fix` to remove what is broken; `validSif` decides whether a file is a SIF.
+ * @returns The problems found.
+ */
+export async function checkCache(
+  root: string,
+  options: { fix?: boolean; validSif?: (path: string) => Promise<string | undefined> } = {},
+): Promise<CacheProblem[]> {
+  const { createHash } = await import("node:crypto");
+  const problems: CacheProblem[] = [];
+  for (const entry of await listCache(root)) {
+    let problem: string | undefined;
+    if (entry.type === "blob") {
+      const hasher = createHash("sha256");
+      using file = await Deno.open(entry.path, { read: true });
+      for await (const chunk of file.readable) hasher.update(chunk);
+      const actual = hasher.digest("hex");
+      if (actual !== entry.name) problem = `content hashes to sha256:${actual}`;
+    } else if (entry.type === "oci-tmp" && options.validSif) {
+      problem = await options.validSif(entry.path);
+    }
+    if (problem) {
+      problems.push({ entry, problem });
+      if (options.fix) await Deno.remove(entry.path).catch(() => {});
+    }
+  }
+  return problems;
+}

@@ -34,7 +34,7 @@ import { definitionFromURI } from "../build/deffile.ts";
 import { storedDeffileText } from "../build/deffile_text.ts";
 import type { CachedImage } from "./fetch_image.ts";
 import type { ImageConfig } from "./image_config.ts";
-import { layerTarStream } from "./layer_stream.ts";
+import { blobIntact, CorruptBlobError, layerTarStream } from "./layer_stream.ts";
 
 /** Feeds a root filesystem into a sink. */
 export type RootfsProducer = (sink: FsSink) => Promise<void>;
@@ -266,10 +266,23 @@ export async function convertToSif(
     name: descriptor.digest,
     open: () => layerTarStream(path, descriptor, image.config.diffIds[i]!),
   }));
-  await assembleSif(
-    out,
-    { uri: options.uri ?? image.source, config: image.config },
-    (sink) => merge(layers, sink).then(() => {}),
-    options,
-  );
+  try {
+    await assembleSif(
+      out,
+      { uri: options.uri ?? image.source, config: image.config },
+      (sink) => merge(layers, sink).then(() => {}),
+      options,
+    );
+  } catch (error) {
+    if (error instanceof CorruptBlobError) throw error;
+    // The merger may stop at damaged data before the stream's own check runs: was a cached
+    // layer damaged since it was verified?
+    for (const { descriptor, path } of image.layers) {
+      if (!(await blobIntact(path, descriptor))) {
+        await Deno.remove(path).catch(() => {});
+        throw new CorruptBlobError(descriptor.digest);
+      }
+    }
+    throw error;
+  }
 }

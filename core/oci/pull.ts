@@ -12,6 +12,7 @@ import { BlobCache } from "./blob_cache.ts";
 import { defaultCacheDir, ensurePrivateDir } from "./cache_dir.ts";
 import { convertToSif, type LayerMerger } from "./convert.ts";
 import { lockOrWait } from "./cache_lock.ts";
+import { CorruptBlobError } from "./layer_stream.ts";
 import { mergeLayers } from "../squashfs/layers.ts";
 import { openDaemonSource } from "./daemon_source.ts";
 import { parseDigest } from "./digest.ts";
@@ -213,6 +214,17 @@ export function sourceName(ref: Exclude<ImageReference, { transport: "http" | "h
  * @returns What was done.
  */
 export async function pullImage(ref: ImageReference, options: PullOptions): Promise<PullResult> {
+  try {
+    return await pullOnce(ref, options);
+  } catch (error) {
+    // A cached layer went bad since it was verified: it was removed; fetch it again once.
+    if (!(error instanceof CorruptBlobError)) throw error;
+    options.onWarning?.(`${error.message}; fetching it again`);
+    return await pullOnce(ref, options);
+  }
+}
+
+async function pullOnce(ref: ImageReference, options: PullOptions): Promise<PullResult> {
   if (!options.fetchOnly && !options.force && (await exists(options.output))) {
     throw new SingletError(`Image file already exists: "${options.output}" - will not overwrite`, {
       hint: "use --force to overwrite it, or choose another name",

@@ -602,3 +602,46 @@ testWithTools(
     }
   },
 );
+
+testWithTools(
+  "a cache damaged on disk is reported by cache check and healed by the next pull",
+  TOOLS,
+  async () => {
+    await withBusyboxRegistry(async (host, _upstream, layers) => {
+      const dir = await Deno.makeTempDir();
+      const env = { SINGLET_CACHEDIR: `${dir}/cache` };
+      const args = [
+        "pull",
+        "--force",
+        "--no-https",
+        `${dir}/b.sif`,
+        `docker://${host}/singlet/busybox`,
+      ];
+      try {
+        assert.equal((await runSinglet(args, { env })).code, 0);
+        assert.equal((await runSinglet(["cache", "check"], { env })).code, 0);
+        // Flip a byte of the layer (same size, so only a re-hash sees it) and drop the SIF.
+        const layer = `${dir}/cache/blob/blobs/sha256/${layers[0]!.slice(7)}`;
+        const bytes = await Deno.readFile(layer);
+        bytes[bytes.length >> 1]! ^= 0x40;
+        await Deno.writeFile(layer, bytes);
+        const check = await runSinglet(["cache", "check", "--json"], { env });
+        assert.equal(check.code, 3);
+        assert.deepEqual(JSON.parse(check.stdout).map((p: { name: string }) => p.name), [
+          layers[0]!.slice(7),
+        ]);
+        for (const e of await listCache(`${dir}/cache`, ["oci-tmp"])) await Deno.remove(e.path);
+        const healed = await runSinglet(args, { env });
+        await assertPullOutcome(healed, `${dir}/b.sif`);
+        assert.match(healed.stderr, /cached blob is corrupt .*fetching it again/);
+        assert.equal((await runSinglet(["cache", "check"], { env })).code, 0);
+        // --fix removes what is broken.
+        await Deno.writeFile(layer, bytes);
+        assert.equal((await runSinglet(["cache", "check", "--fix"], { env })).code, 0);
+        await assert.rejects(Deno.lstat(layer), Deno.errors.NotFound);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
