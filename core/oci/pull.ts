@@ -123,10 +123,20 @@ async function syncParent(path: string): Promise<void> {
 async function atomicOutput(
   output: string,
   produce: (tmp: string) => Promise<void>,
+  options: { visible?: boolean } = {},
 ): Promise<void> {
   const tmp = tempNameFor(output);
   pendingTemps.add(tmp);
+  // In the user's directory the temp file is flocked while it is written, so that the next
+  // pull to the same name can tell a SIGKILLed predecessor's leftover (no lock) from a
+  // concurrent pull's file in progress (locked), and remove only the former.
+  let held: Deno.FsFile | undefined;
   try {
+    if (options.visible) {
+      held = await Deno.open(tmp, { write: true, createNew: true, mode: 0o644 });
+      await held.lock(true).catch(() => {});
+      await sweepLeftovers(output, tmp);
+    }
     await produce(tmp);
     await Deno.rename(tmp, output);
     await syncParent(output);
@@ -135,6 +145,27 @@ async function atomicOutput(
     throw error;
   } finally {
     pendingTemps.delete(tmp);
+    held?.close();
+  }
+}
+
+async function sweepLeftovers(output: string, mine: string): Promise<void> {
+  const slash = output.lastIndexOf("/");
+  const dir = slash > 0 ? output.slice(0, slash) : slash === 0 ? "/" : ".";
+  const prefix = `.${output.slice(slash + 1)}.singlet-tmp-`;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (!entry.isFile || !entry.name.startsWith(prefix) || path === mine) continue;
+      try {
+        using file = await Deno.open(path, { read: true, write: true });
+        if (await file.tryLock(true)) await Deno.remove(path);
+      } catch {
+        // gone, or not ours to judge
+      }
+    }
+  } catch {
+    // unreadable directory: nothing to sweep
   }
 }
 
@@ -252,7 +283,7 @@ async function pullOnce(ref: ImageReference, options: PullOptions): Promise<Pull
       let result = { size: 0, sif: false };
       await atomicOutput(options.output, async (tmp) => {
         result = await downloadUrl(http, ref.url, tmp, options.onDownload);
-      });
+      }, { visible: true });
       return { output: options.output, source: ref.url, size: result.size, sifCached: false };
     } finally {
       http.close();
@@ -325,9 +356,7 @@ async function pullOnce(ref: ImageReference, options: PullOptions): Promise<Pull
         }
       }
     }
-    await atomicOutput(options.output, async (tmp) => {
-      await copyFile(cachedSif, tmp);
-    });
+    await atomicOutput(options.output, (tmp) => copyFile(cachedSif, tmp), { visible: true });
     const size = (await Deno.stat(options.output)).size;
     return { ...base, output: options.output, size, sifCached };
   } finally {

@@ -515,6 +515,11 @@ testWithTools(
         }
         const final = await runSinglet(args, { env: { SINGLET_CACHEDIR: cacheDir } });
         await assertPullOutcome(final, `${dir}/out.sif`);
+        // Temp files a killed copy left beside the output are swept by the next pull.
+        await Deno.writeFile(`${dir}/.out.sif.singlet-tmp-deadbeef`, new Uint8Array(10));
+        const again = await runSinglet(args, { env: { SINGLET_CACHEDIR: cacheDir } });
+        await assertPullOutcome(again, `${dir}/out.sif`);
+        await assertNoTempFiles(dir);
         assert.equal(await assertCacheConsistent(cacheDir), 3);
         // Leftovers of killed runs are swept by cache clean.
         const clean = await runSinglet(["cache", "clean", "--force"], {
