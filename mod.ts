@@ -19,3 +19,12 @@ export const VERSION: string = denoConfig.version;
 
 export { EXIT_FAILURE, EXIT_USAGE, SingletError, UsageError } from "./core/errors.ts";
 export type { SingletErrorOptions } from "./core/errors.ts";
+export { DEFAULT_GZIP_LEVEL, SquashfsWriter } from "./core/squashfs/writer.ts";
+export type {
+  SquashfsCompressor,
+  SquashfsOutput,
+  SquashfsStats,
+  SquashfsWriterOptions,
+} from "./core/squashfs/writer.ts";
+export { DirectorySource } from "./core/squashfs/directory_source.ts";
+export type { DirectorySourceOptions } from "./core/squashfs/directory_source.ts";

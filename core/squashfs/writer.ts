@@ -164,7 +164,7 @@ export class SquashfsWriter implements FsSink {
     this.#blockSize = opts.blockSize ?? 131072;
     this.#pool = pool;
     // Enough blocks queued to keep every worker busy while this thread reads the next ones.
-    this.#window = 4 * pool.size;
+    this.#window = 16 * pool.size;
     this.#fragBuf = new Uint8Array(this.#blockSize);
     this.#tempPath = paths.temp;
     this.#finalPath = paths.final;
