@@ -1,11 +1,11 @@
 /**
  * The SquashFS 4.0 writer: an {@linkcode FsSink} that streams file data into compressed
- * blocks (`node:zlib` on libuv's thread pool, a bounded in-flight window, written in order
- * so the bytes never depend on the parallelism) and hands the tree to the `sqfs` WebAssembly
+ * blocks (`node:zlib` on worker threads, a bounded in-flight window, written in order so
+ * the bytes never depend on the parallelism) and hands the tree to the `sqfs` WebAssembly
  * module, which builds the inode, directory, fragment, id and xattr tables.
  *
  * Memory is bounded by metadata (one node per entry, the block-size list of each file) plus
- * `parallelism` blocks in flight, never by file data.
+ * 16 blocks in flight per compression worker, never by file data.
  *
  * @module
  */
@@ -42,7 +42,7 @@ export interface SquashfsWriterOptions {
   noXattrs?: boolean;
   /** Do not detect duplicate files (saves hashing every byte). */
   noDuplicates?: boolean;
-  /** Maximum blocks being compressed at once (default: the number of CPUs). */
+  /** Compression worker threads (default: the number of CPUs). */
   parallelism?: number;
   /** Called after each data block is written, with the total input bytes consumed so far. */
   onProgress?: (bytesIn: number) => void;
