@@ -12,12 +12,8 @@ import { configureOutput, log, type LogLevel, printHint } from "./_output.ts";
 import { EXIT_FAILURE, EXIT_USAGE, SingletError } from "../core/errors.ts";
 import { VERSION } from "../mod.ts";
 
-/**
- * Build the root program with every verb registered.
- *
- * @returns The commander program, not yet parsed.
- */
-export function buildProgram(): Command {
+/** Build the root program with every verb registered (not yet parsed). */
+function buildProgram(): Command {
   const program = new Command("singlet")
     .description(
       "Pull, build and run Singularity-compatible containers without root.\n" +
@@ -32,7 +28,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .helpCommand("help [command]", "show help for a command")
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+    .configureHelp({ sortSubcommands: true, showGlobalOptions: false })
     .exitOverride()
     .configureOutput({
       writeOut: (text) => writeAll(Deno.stdout, text),

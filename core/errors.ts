@@ -41,6 +41,8 @@ export class SingletError extends Error {
   readonly exitCode: number;
 
   /**
+   * Create an error for the user.
+   *
    * @param message One line: action, quoted object, what went wrong.
    * @param options Hint, cause and exit code.
    */
@@ -57,6 +59,8 @@ export class SingletError extends Error {
  */
 export class UsageError extends SingletError {
   /**
+   * Create a usage error.
+   *
    * @param message What is wrong with the command line.
    * @param hint What to type instead; defaults to pointing at `--help`.
    */

@@ -11,7 +11,8 @@ DENO_VERSION=2.9.6
 DEBIAN_PACKAGES=(
   runc crun uidmap squashfuse fuse-overlayfs squashfs-tools squashfs-tools-ng siftool
   docker-registry skopeo umoci busybox-static debootstrap openssl apache2-utils shellcheck
-  rustc cargo libstd-rust-dev-wasm32 attr
+  rustc cargo libstd-rust-dev-wasm32
+  attr procps zstd
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,9 +34,12 @@ if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || die "missing Debian packages (${missing[*]}): run as root, or: sudo apt-get install ${missing[*]}"
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null || die "apt-get update failed: check the Debian mirror in /etc/apt/sources.list"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "apt-get install ${missing[*]} failed: run it by hand to see why"
+  apt_log=$(mktemp)
+  apt-get update -qq >"$apt_log" 2>&1 \
+    || { cat "$apt_log" >&2; die "apt-get update failed: check the Debian mirror in /etc/apt/sources.list"; }
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$apt_log" 2>&1 \
+    || { cat "$apt_log" >&2; die "apt-get install ${missing[*]} failed (output above)"; }
+  rm -f "$apt_log"
 fi
 
 # --- Deno ------------------------------------------------------------------------------
@@ -58,5 +62,5 @@ if [[ ! -x "$deno" ]] || [[ "$("$deno" --version 2>/dev/null | head -n1)" != "de
 fi
 # Shared module cache: readable by the unprivileged test user too.
 mkdir -p "$tools/deno-dir"
-chmod 755 "$tools" "$tools/bin" "$tools/deno-dir"
+[[ -O "$tools" ]] && chmod 755 "$tools" "$tools/bin" "$tools/deno-dir"
 say "ready: $("$deno" --version | head -n1)"
