@@ -82,7 +82,7 @@ export class CompressPool {
     }
   }
 
-  /** @returns The number of workers. */
+  /** The number of workers. */
   get size(): number {
     return this.#workers.length;
   }
