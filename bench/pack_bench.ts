@@ -8,9 +8,10 @@
  *   `tar2sqfs` on a tar of it, for gzip 9 and zstd 3;
  * - scaling: 1 vs 2 blocks in flight; peak RSS of every run (GNU time).
  *
- * Usage: deno run --allow-read --allow-write --allow-run --allow-env bench/pack_bench.ts
- *   [--tree DIR] [--runs N] [--json OUT]
- * One run per case by default: the machine is shared.
+ * Usage: `scripts/bench.sh pack`, or deno run --allow-read --allow-write --allow-run
+ *   --allow-env bench/pack_bench.ts [--tree DIR] [--runs N] [--json OUT]
+ * One run per case by default (BENCH_RUNS or --runs for more): the machine is shared and the
+ * gzip-9 peers take several seconds each. JSON goes to bench/results/.
  *
  * @module
  */
@@ -126,7 +127,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       tree: { type: "string" },
-      runs: { type: "string", default: "1" },
+      runs: { type: "string", default: Deno.env.get("BENCH_RUNS") ?? "1" },
       json: { type: "string" },
     },
   });
@@ -294,7 +295,10 @@ async function main(): Promise<void> {
       "fair zstd-3: CPU singlet / tar2sqfs": c("singlet zstd-3", "tar2sqfs zstd-3 -j 2"),
     },
   };
-  if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
+  const json = values.json ?? `${REPO}/bench/results/pack-${Date.now()}.json`;
+  await Deno.mkdir(json.replace(/\/[^/]*$/, ""), { recursive: true });
+  await Deno.writeTextFile(json, JSON.stringify(report, null, 2) + "\n");
+  say(`results: ${json}`);
   print(
     `tree ${tree}: ${(report.treeBytes / 1e6).toFixed(1)} MB; ${runs} run(s) per case, fastest ` +
       `kept; loadavg before ${report.loadBefore}, after ${report.loadavg}\n`,
