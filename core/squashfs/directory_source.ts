@@ -231,7 +231,7 @@ export class DirectorySource {
 }
 
 /** How many entries ahead small files are read. */
-const PREFETCH = 32;
+const PREFETCH = 8;
 
 /** Yield a file read ahead, checking it still has the size the scan saw. */
 async function* prefetched(
