@@ -25,3 +25,12 @@ export * from "./core/sif/mod.ts";
 export * from "./core/image/inspect.ts";
 export * from "./core/image/image_files.ts";
 export * as oci from "./core/oci/mod.ts";
+export { DEFAULT_GZIP_LEVEL, SquashfsWriter } from "./core/squashfs/writer.ts";
+export type {
+  SquashfsCompressor,
+  SquashfsOutput,
+  SquashfsStats,
+  SquashfsWriterOptions,
+} from "./core/squashfs/writer.ts";
+export { DirectorySource } from "./core/squashfs/directory_source.ts";
+export type { DirectorySourceOptions } from "./core/squashfs/directory_source.ts";

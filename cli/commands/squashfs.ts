@@ -161,9 +161,10 @@ export function registerSquashfsPack(program: Command): void {
           : { parallelism: integer(opts.processors, "--processors", 1, 1024) }),
         onProgress: (n) => bar.update(n),
       });
-      // Ctrl-C leaves nothing behind: the temporary image is removed.
+      // Ctrl-C leaves nothing behind: the temporary image is removed, exit code 130.
+      let interrupted: Promise<void> | undefined;
       const onSignal = () => {
-        writer.abort().finally(() => Deno.exit(130));
+        interrupted ??= writer.abort().finally(() => Deno.exit(130));
       };
       Deno.addSignalListener("SIGINT", onSignal);
       try {
@@ -176,6 +177,10 @@ export function registerSquashfsPack(program: Command): void {
             (stats.duplicates ? `, ${stats.duplicates} duplicate files stored once` : ""),
         );
       } catch (error) {
+        if (interrupted) {
+          await interrupted;
+          return 130;
+        }
         await writer.abort();
         throw error;
       } finally {
