@@ -10,6 +10,7 @@ import type { EntryMeta, FsSink } from "./fstree.ts";
 import { keyToPath, pathKey } from "./fstree.ts";
 import { escapeName } from "../../tests/_helpers/tree.ts";
 import type { LayerSource } from "./layers.ts";
+import { readFileChunks } from "../codec/file_chunks.ts";
 
 const enc = new TextEncoder();
 
@@ -301,4 +302,25 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     off += c.length;
   }
   return out;
+}
+
+/**
+ * The layers of the image `ref` in an OCI layout, base first.
+ *
+ * @param dir Layout directory.
+ * @param ref Tag.
+ * @returns One source per layer blob.
+ */
+export async function layoutLayers(dir: string, ref: string): Promise<LayerSource[]> {
+  const blob = (digest: string) => `${dir}/blobs/${digest.replace(":", "/")}`;
+  const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
+  const descriptor =
+    index.manifests.find((m: { annotations?: Record<string, string> }) =>
+      m.annotations?.["org.opencontainers.image.ref.name"] === ref
+    ) ?? index.manifests[0];
+  const manifest = JSON.parse(await Deno.readTextFile(blob(descriptor.digest)));
+  return manifest.layers.map((layer: { digest: string }) => ({
+    name: layer.digest,
+    open: () => readFileChunks(blob(layer.digest)),
+  }));
 }
