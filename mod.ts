@@ -20,3 +20,20 @@ export const VERSION: string = denoConfig.version;
 export { EXIT_FAILURE, EXIT_USAGE, SingletError, UsageError } from "./core/errors.ts";
 export type { SingletErrorOptions } from "./core/errors.ts";
 export * from "./core/sif/mod.ts";
+export { DEFAULT_GZIP_LEVEL, SquashfsWriter } from "./core/squashfs/writer.ts";
+export type {
+  SquashfsCompressor,
+  SquashfsOutput,
+  SquashfsStats,
+  SquashfsWriterOptions,
+} from "./core/squashfs/writer.ts";
+export { DirectorySource } from "./core/squashfs/directory_source.ts";
+export type { DirectorySourceOptions } from "./core/squashfs/directory_source.ts";
+export { mergeLayers } from "./core/squashfs/layers.ts";
+export type { LayerSource, MergeLayersOptions, MergeStats } from "./core/squashfs/layers.ts";
+export { DirectorySink } from "./core/squashfs/directory_sink.ts";
+export type { DirectorySinkOptions, DirectorySinkReport } from "./core/squashfs/directory_sink.ts";
+export { readTar } from "./core/tar/reader.ts";
+export type { ReadTarOptions, SparseSegment, TarEntry, TarEntryKind } from "./core/tar/reader.ts";
+export { decompress, detectCompression } from "./core/codec/decompress.ts";
+export type { Compression, DecompressOptions } from "./core/codec/decompress.ts";

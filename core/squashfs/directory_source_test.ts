@@ -1,0 +1,195 @@
+import assert from "node:assert/strict";
+import { testWithTools } from "../../tests/_helpers/tools.ts";
+import { describeTree } from "../../tests/_helpers/tree.ts";
+import { buildTestTree, listing, sh } from "./_test_tree.ts";
+import { DirectorySource } from "./directory_source.ts";
+import { SquashfsWriter, type SquashfsWriterOptions } from "./writer.ts";
+
+let tree: Promise<string> | undefined;
+/** The generated tree, built once per test process. */
+function testTree(): Promise<string> {
+  tree ??= (async () => {
+    const root = await Deno.makeTempDir({ prefix: "singlet-sqfs-tree-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
+    await buildTestTree(root);
+    return root;
+  })();
+  return tree;
+}
+
+async function pack(src: string, out: string, options: SquashfsWriterOptions = {}) {
+  const writer = await SquashfsWriter.create(out, options);
+  await DirectorySource.scan(src).emit(writer);
+  return await writer.finish();
+}
+
+async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "singlet-sqfs-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+testWithTools(
+  "unsquashfs lists our image of the generated tree exactly as it lists mksquashfs's",
+  ["unsquashfs", "mksquashfs", "mknod", "mkfifo"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      await pack(src, `${tmp}/ours.sqfs`);
+      await sh("mksquashfs", [src, `${tmp}/theirs.sqfs`, "-noappend", "-quiet", "-no-progress"]);
+      const ours = await listing(`${tmp}/ours.sqfs`);
+      assert.equal(ours, await listing(`${tmp}/theirs.sqfs`));
+      // The listing really holds the awkward entries (a broken listing cannot pass).
+      for (const needle of ["dev/bignum", "prw-r--r--", "srwx", "-rwsr-xr-x", "drwxrwxrwt"]) {
+        assert.ok(ours.includes(needle), `listing lacks ${needle}`);
+      }
+      assert.ok(ours.includes(`names/${"n".repeat(255)}`));
+      assert.ok(ours.includes("1000/1000") && ours.includes("12345/54321"));
+    });
+  },
+  { root: true },
+);
+
+testWithTools(
+  "unsquashfs -d extracts our image to a tree identical to the source",
+  ["unsquashfs", "mknod", "mkfifo", "getfattr"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      await pack(src, `${tmp}/ours.sqfs`);
+      await sh("unsquashfs", ["-q", "-n", "-d", `${tmp}/x`, `${tmp}/ours.sqfs`]);
+      assert.equal(
+        await describeTree(`${tmp}/x`, { owners: true }),
+        await describeTree(src, { owners: true }),
+      );
+    });
+  },
+  { root: true },
+);
+
+testWithTools(
+  "the kernel mounts our gzip image and shows the source tree",
+  ["mount", "umount", "mknod", "mkfifo", "getfattr"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      await pack(src, `${tmp}/ours.sqfs`);
+      await Deno.mkdir(`${tmp}/mnt`);
+      await sh("mount", ["-t", "squashfs", "-o", "loop,ro", `${tmp}/ours.sqfs`, `${tmp}/mnt`]);
+      try {
+        // The kernel reports no xattr support on images without an xattr table.
+        assert.equal(
+          await describeTree(`${tmp}/mnt`, { owners: true, xattrs: false }),
+          await describeTree(src, { owners: true, xattrs: false }),
+        );
+        for (const dev of ["null", "loop9", "bignum"]) {
+          assert.equal(
+            Deno.lstatSync(`${tmp}/mnt/dev/${dev}`).rdev,
+            Deno.lstatSync(`${src}/dev/${dev}`).rdev,
+          );
+        }
+        // Looking a name up in the big directory goes through the directory index.
+        assert.equal(
+          Deno.readFileSync(`${tmp}/mnt/big-dir/entry-0699-${"p".repeat(19)}`)[0],
+          699 & 0xff,
+        );
+        assert.equal(Deno.statSync(`${tmp}/mnt/links/original`).nlink, 3);
+      } finally {
+        await sh("umount", [`${tmp}/mnt`]);
+      }
+    });
+  },
+  { root: true },
+);
+
+testWithTools(
+  "squashfuse mounts our zstd image and shows the source tree",
+  ["squashfuse", "fusermount", "mknod", "mkfifo", "getfattr", "unsquashfs"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      await pack(src, `${tmp}/ours.sqfs`, { compressor: "zstd" });
+      assert.match(
+        new TextDecoder().decode(await sh("unsquashfs", ["-s", `${tmp}/ours.sqfs`])),
+        /Compression zstd/,
+      );
+      await Deno.mkdir(`${tmp}/mnt`);
+      await sh("squashfuse", [`${tmp}/ours.sqfs`, `${tmp}/mnt`]);
+      try {
+        assert.equal(
+          await describeTree(`${tmp}/mnt`, { owners: true }),
+          await describeTree(src, { owners: true }),
+        );
+      } finally {
+        await sh("fusermount", ["-u", `${tmp}/mnt`]);
+      }
+    });
+  },
+  { root: true },
+);
+
+testWithTools(
+  "packing the same tree twice, and with 1 or 4 blocks in flight, gives identical bytes",
+  ["mknod", "mkfifo"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      await pack(src, `${tmp}/a.sqfs`, { parallelism: 4 });
+      await pack(src, `${tmp}/b.sqfs`, { parallelism: 4 });
+      await pack(src, `${tmp}/c.sqfs`, { parallelism: 1 });
+      const a = Deno.readFileSync(`${tmp}/a.sqfs`);
+      assert.deepEqual(Deno.readFileSync(`${tmp}/b.sqfs`), a);
+      assert.deepEqual(Deno.readFileSync(`${tmp}/c.sqfs`), a);
+    });
+  },
+  { root: true },
+);
+
+testWithTools(
+  "identical files are stored once and sparse blocks take no space",
+  ["mknod", "mkfifo"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      const dedup = await pack(src, `${tmp}/a.sqfs`);
+      const plain = await pack(src, `${tmp}/b.sqfs`, { noDuplicates: true });
+      // big-dir holds 700 one-byte files with 256 distinct contents (444 duplicates, packed
+      // first); then files/one-byte, names/with space and names/ünïcödé-名前 repeat three of
+      // them, and files/copy-of-many-blocks and files/small-b repeat their neighbours.
+      assert.equal(dedup.duplicates, 444 + 3 + 2);
+      assert.equal(plain.duplicates, 0);
+      assert.ok(plain.bytes - dedup.bytes > 9 * 131072 / 4, `${plain.bytes} vs ${dedup.bytes}`);
+    });
+  },
+  { root: true },
+);
+
+Deno.test("a source that is not a directory is refused with its path in the message", async () => {
+  const file = await Deno.makeTempFile();
+  try {
+    assert.throws(() => DirectorySource.scan(file), /Cannot pack ".*": not a directory/);
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+Deno.test("a name that is not valid UTF-8 fails the scan, or is skipped with a warning", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Deno cannot create such a name either: let the shell do it.
+    await sh("sh", ["-c", `printf x > "${dir}/$(printf 'caf\\351')"; touch "${dir}/ok"`]);
+    assert.throws(() => DirectorySource.scan(dir), /not valid UTF-8/);
+    const warnings: string[] = [];
+    const scan = DirectorySource.scan(dir, {
+      skipUnreadable: true,
+      onWarning: (m) => warnings.push(m),
+    });
+    assert.deepEqual(scan.entries.map((e) => new TextDecoder().decode(e.path)), ["", "ok"]);
+    assert.equal(warnings.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
