@@ -211,7 +211,7 @@ export async function mergeLayers(
             break;
           case "symlink":
             members.set(key, { state: "written", as: key });
-            await sink.symlink(path, entryMeta(entry), entry.linkTarget);
+            await sink.symlink(path, symlinkMeta(entry), entry.linkTarget);
             break;
           case "chardev":
           case "blockdev":
@@ -446,10 +446,15 @@ export function entryMeta(entry: Omit<TarEntry, "data">): EntryMeta {
   return result;
 }
 
+/** Symlinks are 0777 on Linux whatever the tar says; store what an unpacked tree shows. */
+function symlinkMeta(entry: Omit<TarEntry, "data">): EntryMeta {
+  return { ...entryMeta(entry), mode: 0o777 };
+}
+
 async function writeFromHeader(sink: FsSink, path: Uint8Array, entry: Omit<TarEntry, "data">) {
   switch (entry.kind) {
     case "symlink":
-      return await sink.symlink(path, entryMeta(entry), entry.linkTarget);
+      return await sink.symlink(path, symlinkMeta(entry), entry.linkTarget);
     case "chardev":
     case "blockdev":
       return await sink.device(path, entryMeta(entry), entry.kind, entry.devmajor, entry.devminor);
