@@ -16,7 +16,7 @@ import {
 } from "../../core/squashfs/writer.ts";
 import type { FsSink } from "../../core/squashfs/fstree.ts";
 import { type LayerSource, mergeLayers } from "../../core/squashfs/layers.ts";
-import { detectCompression } from "../../core/codec/decompress.ts";
+import { decompressedSizeHint, detectCompression } from "../../core/codec/decompress.ts";
 import { readFileChunks } from "../../core/codec/file_chunks.ts";
 import { checksumOk } from "../../core/tar/header.ts";
 
@@ -132,7 +132,7 @@ function openSources(srcs: string[], warn: (message: string) => void): PackSourc
       flushLayers();
       sources.push(DirectorySource.scan(src, { onWarning: warn }));
     } else if (info.isFile && looksLikeLayer(src)) {
-      layers.push({ path: src, size: info.size });
+      layers.push({ path: src, size: layerSizeHint(src, info.size) });
     } else {
       throw new SingletError(`Cannot pack "${src}": not a directory or a tar layer`, {
         hint: "give directories or tar archives (plain, gzip or zstd)",
@@ -141,6 +141,23 @@ function openSources(srcs: string[], warn: (message: string) => void): PackSourc
   }
   flushLayers();
   return sources;
+}
+
+/** The uncompressed size of a layer file, or an estimate (for the progress bar). */
+function layerSizeHint(path: string, size: number): number {
+  const file = Deno.openSync(path);
+  try {
+    const head = new Uint8Array(32);
+    const tail = new Uint8Array(4);
+    file.readSync(head);
+    if (size >= 8) {
+      file.seekSync(size - 4, Deno.SeekMode.Start);
+      file.readSync(tail);
+    }
+    return decompressedSizeHint(head, tail, size);
+  } finally {
+    file.close();
+  }
 }
 
 /** Whether a file starts like a gzip or zstd stream or a tar header (checksum valid). */
