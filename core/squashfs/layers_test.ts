@@ -188,3 +188,55 @@ Deno.test("mergeLayers strips leading / and ./ so absolute names stay inside the
   const { sink } = await merge([{ path: "/etc/abs", data: "a" }, { path: ".//./rel", data: "r" }]);
   assert.deepEqual(sink.summary(), ["etc/abs file a", "rel file r"]);
 });
+
+Deno.test("mergeLayers honours an opaque marker at the image root", async () => {
+  const { sink } = await merge(
+    [{ path: "old", data: "old" }, { path: "dir/", type: "5" }, { path: "dir/f", data: "f" }],
+    [{ path: "./.wh..wh..opq" }, { path: "new", data: "new" }],
+  );
+  assert.deepEqual(sink.summary(), ["new file new"]);
+});
+
+Deno.test("mergeLayers lets the last of two directory entries in one layer set the metadata", async () => {
+  const { sink } = await merge([
+    { path: "d/", type: "5", mode: 0o700 },
+    { path: "d/f", data: "f" },
+    { path: "d/", type: "5", mode: 0o751 },
+  ]);
+  assert.equal(sink.entries.get("d")!.meta!.mode, 0o751);
+});
+
+Deno.test("mergeLayers resolves a live hard link through a shadowed link to a live file", async () => {
+  const { sink, stats } = await merge(
+    [
+      { path: "a", data: "a" },
+      { path: "b", type: "1", link: "a" },
+      { path: "c", type: "1", link: "b" },
+    ],
+    [{ path: "b", data: "b replaced" }],
+  );
+  assert.deepEqual(sink.summary(), ["a file a", "b file b replaced", "c hardlink a"]);
+  assert.equal(stats.rereads, 0);
+});
+
+Deno.test("mergeLayers whites out a lower hard link's target without losing the link", async () => {
+  const { sink, stats } = await merge(
+    [{ path: "a", data: "shared" }, { path: "b", type: "1", link: "a" }],
+    [{ path: ".wh.a" }],
+  );
+  assert.deepEqual(sink.summary(), ["b file shared"]);
+  assert.equal(stats.rereads, 1);
+});
+
+Deno.test("mergeLayers whites out a path below a directory that only lower layers have", async () => {
+  const { sink } = await merge(
+    [{ path: "x/", type: "5", mode: 0o700 }, { path: "x/y", data: "y" }, {
+      path: "x/z",
+      data: "z",
+    }],
+    [{ path: "x/.wh.y" }, { path: "missing/.wh.nothing" }],
+  );
+  // The marker neither creates "missing" nor overrides x's metadata.
+  assert.deepEqual(sink.summary(), ["x directory", "x/z file z"]);
+  assert.equal(sink.entries.get("x")!.meta!.mode, 0o700);
+});
