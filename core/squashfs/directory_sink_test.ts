@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { describeTree } from "../../tests/_helpers/tree.ts";
 import { WHITEOUT_EXPECTED_TREE, whiteoutOciLayout } from "../../tests/_helpers/fixtures.ts";
 import { testWithTools } from "../../tests/_helpers/tools.ts";
+import { REPO_ROOT } from "../../tests/_helpers/singlet.ts";
+import { runAs, testUser } from "../../tests/_helpers/unpriv.ts";
 import { buildTar, layoutLayers, memoryLayer } from "./_layer_test_helpers.ts";
 import type { TarSpec } from "./_layer_test_helpers.ts";
 import { DirectorySink } from "./directory_sink.ts";
@@ -140,3 +142,52 @@ for (const [what, specs] of hostile) {
     });
   });
 }
+
+testWithTools(
+  "DirectorySink run by an unprivileged user skips chown and devices and reports both",
+  ["setpriv"],
+  async () => {
+    const user = await testUser();
+    const work = await Deno.makeTempDir({ prefix: "singlet-dirsink-user-" });
+    try {
+      await Deno.chmod(work, 0o755);
+      await Deno.writeFile(
+        `${work}/layer.tar`,
+        buildTar([
+          { path: "etc/", type: "5" },
+          { path: "etc/shadow", data: "secret", mode: 0o640, uid: 42 },
+          { path: "dev/", type: "5" },
+          { path: "dev/null", type: "3" },
+          { path: "bin/", type: "5" },
+          { path: "bin/su", data: "su", mode: 0o4755 },
+        ]),
+      );
+      await Deno.mkdir(`${work}/target`);
+      await Deno.chown(`${work}/target`, user.uid, user.gid);
+      const deno = `${REPO_ROOT}/.tools/bin/deno`;
+      const script = new URL("./testdata/extract_layers.ts", import.meta.url).pathname;
+      const result = await runAs(user, [
+        deno,
+        "run",
+        "--no-check",
+        "--allow-read",
+        "--allow-write",
+        "--allow-sys=uid",
+        script,
+        `${work}/target`,
+        `${work}/layer.tar`,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout);
+      assert.equal(report.chownSkipped, 5); // 3 directories, 2 files
+      assert.equal(report.devicesSkipped, 1);
+      const shadow = await Deno.stat(`${work}/target/etc/shadow`);
+      assert.equal(shadow.uid, user.uid);
+      assert.equal(shadow.mode! & 0o7777, 0o640);
+      assert.equal((await Deno.stat(`${work}/target/bin/su`)).mode! & 0o7777, 0o4755);
+      await assert.rejects(Deno.lstat(`${work}/target/dev/null`), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+);
