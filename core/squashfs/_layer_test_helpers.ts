@@ -305,7 +305,7 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 }
 
 /**
- * The layers of the image `ref` in an OCI layout, base first.
+ * The layers of the image `ref` in an OCI layout, base first, with their DiffIDs.
  *
  * @param dir Layout directory.
  * @param ref Tag.
@@ -319,8 +319,10 @@ export async function layoutLayers(dir: string, ref: string): Promise<LayerSourc
       m.annotations?.["org.opencontainers.image.ref.name"] === ref
     ) ?? index.manifests[0];
   const manifest = JSON.parse(await Deno.readTextFile(blob(descriptor.digest)));
-  return manifest.layers.map((layer: { digest: string }) => ({
+  const config = JSON.parse(await Deno.readTextFile(blob(manifest.config.digest)));
+  return manifest.layers.map((layer: { digest: string }, i: number) => ({
     name: layer.digest,
+    diffId: config.rootfs.diff_ids[i],
     open: () => readFileChunks(blob(layer.digest)),
   }));
 }

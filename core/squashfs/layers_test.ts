@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { buildTar, memoryLayer, RecordingSink } from "./_layer_test_helpers.ts";
 import type { TarSpec } from "./_layer_test_helpers.ts";
@@ -239,4 +240,27 @@ Deno.test("mergeLayers whites out a path below a directory that only lower layer
   // The marker neither creates "missing" nor overrides x's metadata.
   assert.deepEqual(sink.summary(), ["x directory", "x/z file z"]);
   assert.equal(sink.entries.get("x")!.meta!.mode, 0o700);
+});
+
+Deno.test("mergeLayers checks DiffIDs over the whole uncompressed stream, padding included", async () => {
+  const tar = new Uint8Array([...buildTar([{ path: "f", data: "f" }]), ...new Uint8Array(8192)]);
+  const diffId = `sha256:${createHash("sha256").update(tar).digest("hex")}`;
+  const gz = new Uint8Array(gzipSync(tar));
+  const ok = new RecordingSink();
+  await mergeLayers([{ ...memoryLayer("good", gz), diffId }], ok);
+  assert.deepEqual(ok.summary(), ["f file f"]);
+  const bad = `sha256:${"0".repeat(64)}`;
+  await assert.rejects(
+    mergeLayers([{ ...memoryLayer("bad", gz), diffId: bad }], new RecordingSink()),
+    new RegExp(`"bad": its content has digest ${diffId}, but the image says ${bad}`),
+  );
+});
+
+Deno.test("mergeLayers lets the sink's own errors through unchanged", async () => {
+  const sink = new RecordingSink();
+  sink.file = () => Promise.reject(new Error("disk full"));
+  await assert.rejects(
+    mergeLayers([memoryLayer("L1", buildTar([{ path: "f", data: "f" }]))], sink),
+    (error: Error) => !(error instanceof SyntaxError) && /disk full/.test(error.message),
+  );
 });
