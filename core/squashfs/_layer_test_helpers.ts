@@ -170,12 +170,12 @@ export class RecordingSink implements FsSink {
     this.entries.set(key, value);
   }
 
-  /** @inheritdoc */
+  /** Record a directory. */
   directory(path: Uint8Array, meta: EntryMeta): void {
     this.#put(path, { kind: "directory", meta });
   }
 
-  /** @inheritdoc */
+  /** Record a file, hashing its data. */
   async file(
     path: Uint8Array,
     meta: EntryMeta,
@@ -197,19 +197,19 @@ export class RecordingSink implements FsSink {
     this.#put(path, { kind: "file", meta, value: text, size: n, sha256 });
   }
 
-  /** @inheritdoc */
+  /** Record a symlink. */
   symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void {
     this.#put(path, { kind: "symlink", meta, value: pathKey(target) });
   }
 
-  /** @inheritdoc */
+  /** Record a hard link (its target must be known). */
   hardlink(path: Uint8Array, target: Uint8Array): void {
     const key = pathKey(target);
     if (!this.entries.has(key)) throw new Error(`hard link to "${key}" before it was given`);
     this.#put(path, { kind: "hardlink", value: key });
   }
 
-  /** @inheritdoc */
+  /** Record a device. */
   device(
     path: Uint8Array,
     meta: EntryMeta,
@@ -220,7 +220,7 @@ export class RecordingSink implements FsSink {
     this.#put(path, { kind, meta, dev: [major, minor] });
   }
 
-  /** @inheritdoc */
+  /** Record a FIFO or socket. */
   special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void {
     this.#put(path, { kind, meta });
   }

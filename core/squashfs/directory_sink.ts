@@ -73,6 +73,8 @@ export class DirectorySink implements FsSink {
   };
 
   /**
+   * Prepare to write into `root`.
+   *
    * @param root An existing, preferably empty, directory; nothing is written outside it.
    * @param options Ownership policy and a skip callback.
    */
@@ -156,7 +158,12 @@ export class DirectorySink implements FsSink {
     this.#report.xattrsSkipped += meta.xattrs?.size ?? 0;
   }
 
-  /** @inheritdoc */
+  /**
+   * Create a directory (mode 0700 until {@linkcode DirectorySink.finish} applies `meta`).
+   *
+   * @param path Relative path bytes; empty for the root itself.
+   * @param meta Mode, owner and time, applied at finish.
+   */
   async directory(path: Uint8Array, meta: EntryMeta): Promise<void> {
     const parts = this.#parts(path, true);
     if (!parts) return;
@@ -181,7 +188,14 @@ export class DirectorySink implements FsSink {
     this.#dirMeta.set(key, meta);
   }
 
-  /** @inheritdoc */
+  /**
+   * Create a regular file (never over an existing name) and write its data.
+   *
+   * @param path Relative path bytes.
+   * @param meta Mode, owner and time.
+   * @param size Bytes `data` yields.
+   * @param data The content.
+   */
   async file(
     path: Uint8Array,
     meta: EntryMeta,
@@ -218,7 +232,13 @@ export class DirectorySink implements FsSink {
     this.#report.written++;
   }
 
-  /** @inheritdoc */
+  /**
+   * Create a symbolic link (the target is stored, never followed).
+   *
+   * @param path Relative path bytes.
+   * @param meta Owner and time.
+   * @param target Link target bytes.
+   */
   async symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): Promise<void> {
     const parts = this.#parts(path);
     if (!parts) return;
@@ -239,7 +259,12 @@ export class DirectorySink implements FsSink {
     this.#report.written++;
   }
 
-  /** @inheritdoc */
+  /**
+   * Create a hard link to an entry this sink created.
+   *
+   * @param path Relative path bytes of the new name.
+   * @param target Path of the existing entry.
+   */
   async hardlink(path: Uint8Array, target: Uint8Array): Promise<void> {
     const parts = this.#parts(path);
     const targetParts = this.#parts(target);
@@ -259,7 +284,15 @@ export class DirectorySink implements FsSink {
     this.#report.written++;
   }
 
-  /** @inheritdoc */
+  /**
+   * Count a device node as skipped (Deno cannot create one).
+   *
+   * @param path Relative path bytes.
+   * @param _meta Unused.
+   * @param kind "chardev" or "blockdev".
+   * @param _major Unused.
+   * @param _minor Unused.
+   */
   device(
     path: Uint8Array,
     _meta: EntryMeta,
@@ -272,7 +305,13 @@ export class DirectorySink implements FsSink {
     this.#skip(path, `${kind} nodes cannot be created here`);
   }
 
-  /** @inheritdoc */
+  /**
+   * Count a FIFO or socket as skipped (Deno cannot create one).
+   *
+   * @param path Relative path bytes.
+   * @param _meta Unused.
+   * @param kind "fifo" or "socket".
+   */
   special(path: Uint8Array, _meta: EntryMeta, kind: "fifo" | "socket"): void {
     if (!this.#parts(path)) return;
     this.#report.specialsSkipped++;
