@@ -34,3 +34,11 @@ export type {
 } from "./core/squashfs/writer.ts";
 export { DirectorySource } from "./core/squashfs/directory_source.ts";
 export type { DirectorySourceOptions } from "./core/squashfs/directory_source.ts";
+export { mergeLayers } from "./core/squashfs/layers.ts";
+export type { LayerSource, MergeLayersOptions, MergeStats } from "./core/squashfs/layers.ts";
+export { DirectorySink } from "./core/squashfs/directory_sink.ts";
+export type { DirectorySinkOptions, DirectorySinkReport } from "./core/squashfs/directory_sink.ts";
+export { readTar } from "./core/tar/reader.ts";
+export type { ReadTarOptions, SparseSegment, TarEntry, TarEntryKind } from "./core/tar/reader.ts";
+export { decompress, detectCompression } from "./core/codec/decompress.ts";
+export type { Compression, DecompressOptions } from "./core/codec/decompress.ts";
