@@ -20,3 +20,5 @@ export const VERSION: string = denoConfig.version;
 export { EXIT_FAILURE, EXIT_USAGE, SingletError, UsageError } from "./core/errors.ts";
 export type { SingletErrorOptions } from "./core/errors.ts";
 export * from "./core/sif/mod.ts";
+export * from "./core/squashfs/reader.ts";
+export * from "./core/squashfs/extract.ts";
