@@ -13,6 +13,7 @@ import { runSinglet } from "../../tests/_helpers/singlet.ts";
 import { SquashfsReader } from "./reader.ts";
 import { extractSquashfs } from "./extract.ts";
 import { hostNodeMaker, hostXattrWriter } from "../../runtime/fsnodes.ts";
+import { busyboxLayerTar } from "../../tests/_helpers/fixtures.ts";
 
 const MAKE_TREE = new URL("./testdata/make_tree.sh", import.meta.url).pathname;
 
@@ -206,6 +207,29 @@ for (const comp of ["gzip", "zstd"]) {
 }
 
 testWithTools(
+  "reads the busybox fixture (tar2sqfs of the layer) as unsquashfs does",
+  ["tar2sqfs", "unsquashfs", "getfattr"],
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "singlet-sqfs-busybox-" });
+    try {
+      const image = `${dir}/busybox.sqfs`;
+      await sh("bash", ["-c", `tar2sqfs -q -f -c gzip "${image}" < "${await busyboxLayerTar()}"`]);
+      const list = await runSinglet(["squashfs", "list", image], { env: { TZ: "UTC" } });
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal(list.stdout, await unsquashfsListing(image));
+      assert.match(list.stdout, / \/bin\/sh -> busybox\n/);
+      const x = await runSinglet(["squashfs", "extract", image, `${dir}/ours`]);
+      assert.equal(x.code, 0, x.stderr);
+      await sh("unsquashfs", ["-q", "-n", "-d", `${dir}/theirs`, image]);
+      assert.deepEqual(manifest(`${dir}/ours`), manifest(`${dir}/theirs`));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { root: true },
+);
+
+testWithTools(
   "stat and readFile return the entries and bytes of the source tree",
   ["mksquashfs", "setfattr", "openssl"],
   async () => {
@@ -241,6 +265,9 @@ testWithTools(
       );
       assert.equal(bad?.type, "file");
       assert.throws(() => reader.stat("files/nope"), /no such entry/);
+      const walked = [...reader.walk()];
+      assert.equal(walked.length, reader.list().length);
+      assert.equal(new TextDecoder().decode(walked.at(-1)!.path), "xattrs/link");
       assert.throws(() => reader.readFile("links"), /not a regular file/);
     } finally {
       reader.close();
