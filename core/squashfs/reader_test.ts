@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { testWithTools } from "../../tests/_helpers/tools.ts";
-import { runSinglet } from "../../tests/_helpers/singlet.ts";
+import { runSinglet, SINGLET_BIN } from "../../tests/_helpers/singlet.ts";
+import { runAs, testUser } from "../../tests/_helpers/unpriv.ts";
 import { SquashfsReader } from "./reader.ts";
 import { extractSquashfs } from "./extract.ts";
 import { hostNodeMaker, hostXattrWriter } from "../../runtime/fsnodes.ts";
@@ -344,6 +345,52 @@ testWithTools(
       assert.equal(Deno.statSync(`${target}/modes/owned`).uid, Deno.uid());
     } finally {
       reader.close();
+    }
+  },
+  { root: true },
+);
+
+testWithTools(
+  "an unprivileged user extracts without setuid bits, devices or privileged xattrs, as reported",
+  ["mksquashfs", "setfattr", "getfattr", "setpriv", "mknod", "openssl"],
+  async () => {
+    const { tree } = await sourceTree();
+    const user = await testUser();
+    const shared = await Deno.makeTempDir({ prefix: "singlet-sqfs-user-" });
+    try {
+      await Deno.chmod(shared, 0o755);
+      const image = `${shared}/image.sqfs`;
+      await sh("mksquashfs", [tree, image, "-noappend", "-quiet"]);
+      await Deno.chmod(image, 0o644);
+      const target = `${user.home}/extracted-${crypto.randomUUID()}`;
+      const result = await runAs(user, [
+        SINGLET_BIN,
+        "squashfs",
+        "extract",
+        image,
+        target,
+        "modes",
+        "special",
+        "xattrs",
+      ]);
+      try {
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stderr.match(/device nodes are only created as root/g)?.length, 3);
+        assert.ok(Deno.lstatSync(`${target}/special/fifo`).isFifo);
+        const setuid = Deno.statSync(`${target}/modes/setuid`);
+        assert.equal(setuid.mode! & 0o7777, 0o755);
+        assert.equal(setuid.uid, user.uid);
+        assert.equal(Deno.statSync(`${target}/modes/owned`).uid, user.uid);
+        assert.equal(Deno.statSync(`${target}/modes/readonly`).mode! & 0o777, 0o400);
+        assert.equal(Deno.statSync(`${target}/modes/sticky`).mode! & 0o7777, 0o1777);
+        const xattrs = await sh("getfattr", ["-d", "-m", "-", `${target}/xattrs/file`]);
+        assert.match(xattrs, /user\.plain="value"/);
+        assert.doesNotMatch(xattrs, /trusted\.|security\./);
+      } finally {
+        await Deno.remove(target, { recursive: true }).catch(() => {});
+      }
+    } finally {
+      await Deno.remove(shared, { recursive: true });
     }
   },
   { root: true },
