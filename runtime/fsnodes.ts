@@ -7,22 +7,16 @@
  */
 import type { NodeMaker, XattrWriter } from "../core/squashfs/extract.ts";
 import { SingletError } from "../core/errors.ts";
+import { type CommandOutput, runCommand } from "./_command.ts";
 
 async function run(program: string, args: string[], stdin?: Uint8Array): Promise<void> {
-  let output: Deno.CommandOutput;
+  let output: CommandOutput;
   try {
-    const child = new Deno.Command(program, {
-      args,
-      stdin: stdin ? "piped" : "null",
+    output = await runCommand([program, ...args], {
+      stdin: stdin ?? "null",
       stdout: "null",
       stderr: "piped",
-    }).spawn();
-    if (stdin) {
-      const writer = child.stdin.getWriter();
-      await writer.write(stdin);
-      await writer.close();
-    }
-    output = await child.output();
+    });
   } catch (error) {
     throw new SingletError(`Cannot run "${program}": ${(error as Error).message}`, {
       hint: program === "setfattr"
@@ -31,7 +25,7 @@ async function run(program: string, args: string[], stdin?: Uint8Array): Promise
       cause: error,
     });
   }
-  if (!output.success) {
+  if (output.code !== 0) {
     const err = new TextDecoder().decode(output.stderr).trim().split("\n")[0] ?? "";
     throw new SingletError(`Cannot run "${program} ${args.join(" ")}": ${err}`);
   }

@@ -224,6 +224,15 @@ async function* readChunks(
   buffer: Uint8Array,
 ): AsyncGenerator<Uint8Array> {
   if (size === 0) return;
+  if (size <= buffer.length) {
+    // One op instead of open, read and close: most files of a root filesystem are small.
+    const data = Deno.readFileSync(path);
+    if (data.length < size) {
+      throw new RangeError(`Cannot pack "${path}": it shrank while being read`);
+    }
+    yield data.length === size ? data : data.subarray(0, size);
+    return;
+  }
   const file = Deno.openSync(path, { read: true });
   try {
     let left = size;

@@ -10,6 +10,7 @@ let tree: Promise<string> | undefined;
 function testTree(): Promise<string> {
   tree ??= (async () => {
     const root = await Deno.makeTempDir({ prefix: "singlet-sqfs-tree-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
     await buildTestTree(root);
     return root;
   })();

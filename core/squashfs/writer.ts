@@ -15,6 +15,7 @@ import { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
 import { pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
+import { CompressPool } from "./_compress_pool.ts";
 
 /** Compressors the writer supports. */
 export type SquashfsCompressor = "gzip" | "zstd";
@@ -63,7 +64,7 @@ export interface SquashfsStats {
 }
 
 /** The default gzip level: near level 9's size at a fraction of its time (see bench/). */
-export const DEFAULT_GZIP_LEVEL = 6;
+export const DEFAULT_GZIP_LEVEL = 7;
 const DEFAULT_ZSTD_LEVEL = 3;
 const COMPRESSOR_ID: Record<SquashfsCompressor, number> = { gzip: 1, zstd: 6 };
 const FLAG_NO_FRAGMENTS = 0x10;
@@ -72,10 +73,10 @@ const UNCOMPRESSED_BLOCK = 1 << 24;
 const NO_FRAGMENT = 0xffffffff;
 const SUPERBLOCK_SIZE = 96;
 const PAD = 4096;
+/** Blocks of a file held back until its hash is known (1 MiB at the default block size). */
+const HOLD_BLOCKS = 8;
 
 const TYPE = { directory: 1, file: 2, symlink: 3, blockdev: 4, chardev: 5, fifo: 6, socket: 7 };
-
-type Compress = (block: Uint8Array) => Promise<Uint8Array>;
 
 /** One queued block: its compressed bytes (null for a hole) and what it belongs to. */
 interface Job {
@@ -97,6 +98,7 @@ interface FileState {
   frag: number;
   fragOffset: number;
   ended: boolean;
+  complete: boolean;
   done: Promise<void>;
   resolve: () => void;
 }
@@ -131,7 +133,7 @@ export class SquashfsWriter implements FsSink {
   #pos: number;
   #blockSize: number;
   #opts: SquashfsWriterOptions;
-  #compress: Compress;
+  #pool: CompressPool;
   #window: number;
   #queue: Job[] = [];
   #paths = new Map<string, { id: number; dir: boolean }>();
@@ -151,7 +153,7 @@ export class SquashfsWriter implements FsSink {
     out: Deno.FsFile,
     base: number,
     opts: SquashfsWriterOptions,
-    compress: Compress,
+    pool: CompressPool,
     paths: { temp?: string; final?: string },
   ) {
     this.#wasm = wasm;
@@ -160,8 +162,9 @@ export class SquashfsWriter implements FsSink {
     this.#pos = SUPERBLOCK_SIZE;
     this.#opts = opts;
     this.#blockSize = opts.blockSize ?? 131072;
-    this.#compress = compress;
-    this.#window = Math.max(1, opts.parallelism ?? navigator.hardwareConcurrency ?? 2);
+    this.#pool = pool;
+    // Enough blocks queued to keep every worker busy while this thread reads the next ones.
+    this.#window = 4 * pool.size;
     this.#fragBuf = new Uint8Array(this.#blockSize);
     this.#tempPath = paths.temp;
     this.#finalPath = paths.final;
@@ -195,7 +198,7 @@ export class SquashfsWriter implements FsSink {
         `Cannot use ${compressor} level ${level}: it must be an integer from ${min} to ${max}`,
       );
     }
-    const { compress, compressSync } = compressors(compressor, level);
+    const compressSync = metadataCompressor(compressor, level);
     const wasm = await SqfsInstance.create((block) => {
       const out = compressSync(block);
       return out.length < block.length ? out : undefined;
@@ -225,7 +228,9 @@ export class SquashfsWriter implements FsSink {
       file = output.file;
       base = output.offset;
     }
-    const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, compress, paths);
+    const workers = Math.max(1, options.parallelism ?? navigator.hardwareConcurrency ?? 2);
+    const pool = new CompressPool(workers, compressor, level);
+    const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
     writer.#seek(SUPERBLOCK_SIZE);
     return writer;
   }
@@ -449,12 +454,17 @@ export class SquashfsWriter implements FsSink {
       frag: NO_FRAGMENT,
       fragOffset: 0,
       ended: false,
+      complete: false,
       done,
       resolve,
     };
     const bs = this.#blockSize;
     const hash = this.#opts.noDuplicates ? undefined : createHash("sha256");
     const jobs: Job[] = [];
+    // With duplicate detection, the blocks of small files are held until the whole file is
+    // hashed: a duplicate then costs no compression and no pipeline stall.
+    const held: Uint8Array[] = [];
+    let holding = hash !== undefined;
     let block = new Uint8Array(Math.min(bs, size));
     let fill = 0;
     let total = 0;
@@ -474,7 +484,13 @@ export class SquashfsWriter implements FsSink {
         at += n;
         total += n;
         if (fill === bs) {
-          jobs.push(await this.#submitBlock(block, state));
+          if (holding && held.length < HOLD_BLOCKS) {
+            held.push(block);
+          } else {
+            holding = false;
+            for (const b of held.splice(0)) jobs.push(await this.#submitBlock(b, state));
+            jobs.push(await this.#submitBlock(block, state));
+          }
           block = new Uint8Array(Math.min(bs, size - total));
           fill = 0;
         }
@@ -499,6 +515,8 @@ export class SquashfsWriter implements FsSink {
             this.#seek(this.#pos);
           }
         }
+        // The original's last blocks may still be queued: write them out first.
+        if (!original.state.complete) await this.#drain();
         await original.state.done;
         const o = original.state;
         this.#setFile(id, size, o.start ?? 0, o.frag, o.fragOffset, o.sparse, o.sizes);
@@ -507,6 +525,7 @@ export class SquashfsWriter implements FsSink {
       }
       this.#dups.set(key, { state });
     }
+    for (const b of held.splice(0)) jobs.push(await this.#submitBlock(b, state));
     if (tail) {
       if (this.#opts.noFragments) {
         jobs.push(await this.#submitBlock(tail, state));
@@ -559,17 +578,18 @@ export class SquashfsWriter implements FsSink {
       state.sparse,
       state.sizes,
     );
+    state.complete = true;
     state.resolve();
   }
 
   async #submitBlock(block: Uint8Array, state: FileState): Promise<Job> {
     state.pendingJobs++;
     const hole = isZero(block);
+    // Read the length first: compress() transfers (detaches) the block's buffer.
+    const rawLength = block.length;
     const job: Job = {
-      result: hole
-        ? Promise.resolve(null)
-        : this.#compress(block).then((c) => (c.length < block.length ? c : block)),
-      rawLength: block.length,
+      result: hole ? Promise.resolve(null) : this.#pool.compress(block),
+      rawLength,
       file: state,
       fragment: false,
       cancelled: false,
@@ -591,9 +611,10 @@ export class SquashfsWriter implements FsSink {
     const block = this.#fragBuf.slice(0, this.#fragLen);
     this.#fragLen = 0;
     this.#fragCount++;
+    const rawLength = block.length;
     await this.#enqueue({
-      result: this.#compress(block).then((c) => (c.length < block.length ? c : block)),
-      rawLength: block.length,
+      result: this.#pool.compress(block),
+      rawLength,
       file: undefined,
       fragment: true,
       cancelled: false,
@@ -647,6 +668,7 @@ export class SquashfsWriter implements FsSink {
       await this.#flushFragment();
       await this.#drain();
       this.#closed = true;
+      this.#pool.close();
       const dataEnd = this.#pos;
       const len = this.#call("sqfs_finish", "build the SquashFS tables", dataEnd);
       const ptr = (this.#wasm.raw.sqfs_result_ptr as () => number)();
@@ -680,6 +702,7 @@ export class SquashfsWriter implements FsSink {
     this.#closed = true;
     await Promise.allSettled(this.#queue.map((j) => j.result));
     this.#queue = [];
+    this.#pool.close();
     if (this.#tempPath !== undefined) {
       try {
         this.#out.close();
@@ -700,39 +723,24 @@ function show(path: Uint8Array): string {
 /** Whether a block is all zero bytes (a hole in a sparse file). */
 function isZero(block: Uint8Array): boolean {
   if (block.length === 0 || block[0] !== 0 || block[block.length - 1] !== 0) return false;
-  const words = block.length >>> 3;
-  if (block.byteOffset % 8 === 0) {
-    const view = new BigUint64Array(block.buffer, block.byteOffset, words);
-    for (let i = 0; i < words; i++) if (view[i] !== 0n) return false;
+  const words = block.length >>> 2;
+  if (block.byteOffset % 4 === 0) {
+    const view = new Uint32Array(block.buffer, block.byteOffset, words);
+    for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
   } else {
-    for (let i = 0; i < words * 8; i++) if (block[i] !== 0) return false;
+    for (let i = 0; i < words * 4; i++) if (block[i] !== 0) return false;
   }
-  for (let i = words * 8; i < block.length; i++) if (block[i] !== 0) return false;
+  for (let i = words * 4; i < block.length; i++) if (block[i] !== 0) return false;
   return true;
 }
 
-function compressors(
+function metadataCompressor(
   compressor: SquashfsCompressor,
   level: number,
-): { compress: Compress; compressSync: (b: Uint8Array) => Uint8Array } {
-  if (compressor === "gzip") {
-    const opts = { level };
-    return {
-      compress: (b) =>
-        new Promise((resolve, reject) =>
-          zlib.deflate(b, opts, (err, out) => (err ? reject(err) : resolve(asBytes(out))))
-        ),
-      compressSync: (b) => asBytes(zlib.deflateSync(b, opts)),
-    };
-  }
+): (b: Uint8Array) => Uint8Array {
+  if (compressor === "gzip") return (b) => asBytes(zlib.deflateSync(b, { level }));
   const opts = { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
-  return {
-    compress: (b) =>
-      new Promise((resolve, reject) =>
-        zlib.zstdCompress(b, opts, (err, out) => (err ? reject(err) : resolve(asBytes(out))))
-      ),
-    compressSync: (b) => asBytes(zlib.zstdCompressSync(b, opts)),
-  };
+  return (b) => asBytes(zlib.zstdCompressSync(b, opts));
 }
 
 function asBytes(b: Buffer): Uint8Array {

@@ -9,8 +9,13 @@
  */
 import { createHash } from "node:crypto";
 
-/** Root of all fixture caches. */
-export const FIXTURE_CACHE_ROOT = "/tmp/singlet-fixtures";
+/**
+ * Root of all fixture caches: `/tmp/singlet-fixtures` for root (tests run as root),
+ * `/tmp/singlet-fixtures-uid<N>` for anyone else, whose files would have other owners;
+ * `SINGLET_FIXTURE_CACHE` overrides it (e.g. to rebuild from scratch).
+ */
+export const FIXTURE_CACHE_ROOT: string = Deno.env.get("SINGLET_FIXTURE_CACHE") ||
+  (Deno.uid() === 0 ? "/tmp/singlet-fixtures" : `/tmp/singlet-fixtures-uid${Deno.uid()}`);
 
 /** Generator sources whose change invalidates the cache. */
 const SOURCES = [

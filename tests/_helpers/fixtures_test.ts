@@ -223,3 +223,49 @@ testWithTools(
     }
   },
 );
+
+Deno.test("two processes building the fixtures from scratch at once get the same bytes as the cache", async () => {
+  const cacheRoot = await Deno.makeTempDir({ prefix: "singlet-fixture-rebuild-" });
+  try {
+    const script = new URL("./testdata/print_fixture_digests.ts", import.meta.url).pathname;
+    const build = () =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-write",
+          "--allow-run",
+          "--allow-env",
+          "--allow-sys",
+          script,
+        ],
+        env: { SINGLET_FIXTURE_CACHE: cacheRoot },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const outputs = await Promise.all([build(), build()]);
+    const results = outputs.map((output) => {
+      assert.equal(output.code, 0, decoder.decode(output.stderr));
+      return JSON.parse(decoder.decode(output.stdout));
+    });
+    assert.deepEqual(results[0], results[1]);
+    const sha = async (path: string) => sha256Digest(await Deno.readFile(path)).slice(7);
+    assert.deepEqual(
+      { ...results[0], rootfs: await describeTree(results[0].rootfs) },
+      {
+        layout: (await busyboxOciLayout()).manifestDigest,
+        whiteout: (await whiteoutOciLayout()).manifestDigest,
+        tar: await sha(await busyboxLayerTar()),
+        gz: await sha(await busyboxLayerTarGz()),
+        ociArchive: await sha(await busyboxOciArchive()),
+        dockerArchive: await sha(await busyboxDockerArchive()),
+        rootfs: await describeTree(await busyboxRootfs()),
+      },
+    );
+    const cacheDir = results[0].rootfs.replace(/\/busybox-rootfs$/, "");
+    const leftovers = [...Deno.readDirSync(cacheDir)].filter((e) => e.name.startsWith(".tmp-"));
+    assert.deepEqual(leftovers, [], "no half-built fixture is left behind");
+  } finally {
+    await Deno.remove(cacheRoot, { recursive: true });
+  }
+});

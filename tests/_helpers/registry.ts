@@ -28,6 +28,8 @@ export interface RegistryOptions {
 
 /** A running registry. */
 export interface TestRegistry {
+  /** Process id of the registry. */
+  pid: number;
   /** "127.0.0.1:PORT", as in image references: `${host}/repo:tag`. */
   host: string;
   /** "http://host" or "https://host". */
@@ -49,6 +51,16 @@ export interface TestRegistry {
    * @returns The pushed manifest's digest.
    */
   push(ociLayoutDir: string, ref: string, repoTag: string): Promise<string>;
+  /**
+   * Copy any image skopeo can read into the registry, e.g. `docker-archive:FILE` with
+   * `{ format: "v2s2" }` for a Docker schema 2 manifest.
+   *
+   * @param source A skopeo source reference ("oci:DIR:TAG", "docker-archive:FILE", ...).
+   * @param repoTag Destination "repository:tag".
+   * @param options `format` forces the manifest type (skopeo `--format`).
+   * @returns The pushed manifest's digest.
+   */
+  copy(source: string, repoTag: string, options?: { format?: "oci" | "v2s2" }): Promise<string>;
   /** Kill the registry and remove its storage. Idempotent. */
   stop(): Promise<void>;
   /** Same as {@linkcode TestRegistry.stop}, for `await using`. */
@@ -78,6 +90,55 @@ globalThis.addEventListener("unload", () => {
     }
   }
 });
+
+const REGISTRY_DIR_PREFIX = "singlet-registry-";
+
+/**
+ * The command line of a live process, or undefined (ps: Deno refuses /proc/<pid> reads
+ * without --allow-all).
+ */
+async function processArgs(pid: number): Promise<string | undefined> {
+  const output = await new Deno.Command("ps", {
+    args: ["-o", "stat=,args=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const line = decoder.decode(output.stdout).trim();
+  if (!output.success || line === "" || line.startsWith("Z")) return undefined;
+  return line.replace(/^\S+\s+/, "");
+}
+
+/**
+ * Kill registries whose test process died without its unload hook (e.g. SIGKILL) and
+ * remove their storage. Only registries started from a directory of ours are touched.
+ */
+async function reapOrphans(): Promise<void> {
+  const tmp = Deno.env.get("TMPDIR") || "/tmp";
+  for await (const entry of Deno.readDir(tmp)) {
+    if (!entry.isDirectory || !entry.name.startsWith(REGISTRY_DIR_PREFIX)) continue;
+    const dir = `${tmp}/${entry.name}`;
+    let owner: number, registry: number;
+    try {
+      [owner, registry] = (await Deno.readTextFile(`${dir}/pids`)).trim().split(" ").map(
+        Number,
+      ) as [
+        number,
+        number,
+      ];
+    } catch {
+      continue; // starting up, or not ours
+    }
+    if (await processArgs(owner)) continue;
+    if ((await processArgs(registry))?.includes(`${dir}/config.yml`)) {
+      try {
+        Deno.kill(registry, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
 
 async function run(program: string, args: string[], options: { cwd?: string } = {}) {
   const output = await new Deno.Command(program, {
@@ -201,7 +262,8 @@ export function registryGet(
  * @returns The running registry; stop it with `await using` or `stop()` in `finally`.
  */
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
-  const dir = await Deno.makeTempDir({ prefix: "singlet-registry-" });
+  await reapOrphans();
+  const dir = await Deno.makeTempDir({ prefix: REGISTRY_DIR_PREFIX });
   let child: Deno.ChildProcess | undefined;
   try {
     await Deno.mkdir(`${dir}/data`);
@@ -247,41 +309,46 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
           : []),
       ].join("\n") + "\n";
       await Deno.writeTextFile(`${dir}/config.yml`, config);
-      child = new Deno.Command(REGISTRY_BINARY, {
-        args: ["serve", `${dir}/config.yml`],
+      // The log goes to a file, not a pipe: a pipe would keep a test process that forgot
+      // stop() alive forever, where unref() lets it exit and the unload hook kill this.
+      child = new Deno.Command("/bin/sh", {
+        args: [
+          "-c",
+          'exec "$0" serve "$1" 2>"$2"',
+          REGISTRY_BINARY,
+          `${dir}/config.yml`,
+          `${dir}/registry.log`,
+        ],
         stdin: "null",
         stdout: "null",
-        stderr: "piped",
+        stderr: "null",
       }).spawn();
+      child.unref();
       running.add(child);
-      let log = "";
-      const logDone = child.stderr.pipeTo(
-        new WritableStream({
-          write(chunk) {
-            log = (log + decoder.decode(chunk)).slice(-4000);
-          },
-        }),
-      ).catch(() => {});
+      // Lets a later test process kill this registry if ours dies without unload (SIGKILL).
+      await Deno.writeTextFile(`${dir}/pids`, `${Deno.pid} ${child.pid}\n`);
       let exited = false;
       const status = child.status.then((s) => {
         exited = true;
         return s;
       });
       const registry: TestRegistry = {
+        pid: child.pid,
         host,
         url: `${tls ? "https" : "http"}://${host}`,
         ...(tls ? { caFile: `${dir}/ca.crt`, certDir: certDir! } : {}),
         ...(options.auth
           ? { username: options.auth.username, password: options.auth.password }
           : {}),
-        push: (layout, ref, repoTag) => push(registry, layout, ref, repoTag),
+        push: (layout, ref, repoTag) => copy(registry, `oci:${layout}:${ref}`, repoTag),
+        copy: (source, repoTag, copyOptions) => copy(registry, source, repoTag, copyOptions),
         stop: async () => {
           if (!child) return;
           const current = child;
           child = undefined;
+          current.ref();
           if (!exited) current.kill("SIGKILL");
           await status;
-          await logDone;
           running.delete(current);
           await Deno.remove(dir, { recursive: true }).catch(() => {});
         },
@@ -302,13 +369,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
       if (ready) return registry;
+      const log = await Deno.readTextFile(`${dir}/registry.log`).catch(() => "");
       const bindFailure = /address already in use/.test(log);
       const message = `docker-registry did not answer on ${host}: ${log.trim() || "no output"}`;
       const dirToKeep = dir;
       // stop() would remove the directory we still need for the next attempt.
+      child.ref();
       if (!exited) child.kill("SIGKILL");
       await status;
-      await logDone;
       running.delete(child);
       child = undefined;
       if (!bindFailure || attempt >= 3) {
@@ -330,11 +398,11 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   }
 }
 
-async function push(
+async function copy(
   registry: TestRegistry,
-  ociLayoutDir: string,
-  ref: string,
+  source: string,
   repoTag: string,
+  options: { format?: "oci" | "v2s2" } = {},
 ): Promise<string> {
   const digestFile = await Deno.makeTempFile({ prefix: "singlet-push-digest-" });
   try {
@@ -344,7 +412,8 @@ async function push(
     if (registry.username !== undefined) {
       args.push("--dest-creds", `${registry.username}:${registry.password ?? ""}`);
     }
-    args.push(`oci:${ociLayoutDir}:${ref}`, `docker://${registry.host}/${repoTag}`);
+    if (options.format) args.push("--format", options.format);
+    args.push(source, `docker://${registry.host}/${repoTag}`);
     await run("skopeo", args);
     return (await Deno.readTextFile(digestFile)).trim();
   } finally {

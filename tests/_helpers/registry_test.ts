@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { busyboxOciLayout } from "./fixtures.ts";
+import { busyboxDockerArchive, busyboxOciLayout } from "./fixtures.ts";
 import { registryGet, startRegistry, type TestRegistry } from "./registry.ts";
 import { testWithTools } from "./tools.ts";
 
@@ -92,5 +92,100 @@ testWithTools(
     await assert.rejects(registryGet({ url: registry.url }, "/v2/"));
     await assert.rejects(Deno.stat(registry.caFile!), Deno.errors.NotFound);
     await registry.stop();
+  },
+);
+
+async function leaveRegistry(mode: "exit" | "hang") {
+  const script = new URL("./testdata/leave_registry.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-run",
+      "--allow-env",
+      "--allow-net",
+      script,
+      mode,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+  }
+  return { child, reader, started: JSON.parse(text) as { pid: number; host: string } };
+}
+
+/** Whether a process runs (ps: Deno refuses /proc/<pid> reads without --allow-all). */
+async function alive(pid: number): Promise<boolean> {
+  const output = await new Deno.Command("ps", {
+    args: ["-o", "stat=", "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const state = decoder.decode(output.stdout).trim();
+  return output.success && state !== "" && !state.startsWith("Z");
+}
+
+async function waitGone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && await alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+  return !(await alive(pid));
+}
+
+testWithTools(
+  "a registry its test forgot to stop is killed when the test process exits",
+  ["docker-registry"],
+  async () => {
+    const { child, reader, started } = await leaveRegistry("exit");
+    reader.releaseLock();
+    await child.stdout.cancel();
+    assert.equal((await child.status).code, 0);
+    assert.ok(await waitGone(started.pid), "the registry process is gone");
+  },
+);
+
+testWithTools(
+  "a registry whose test process was SIGKILLed is reaped by the next startRegistry",
+  ["docker-registry"],
+  async () => {
+    const { child, reader, started } = await leaveRegistry("hang");
+    reader.releaseLock();
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel();
+    assert.ok(await alive(started.pid), "the orphan outlives its test process");
+    await using _next = await startRegistry();
+    assert.ok(await waitGone(started.pid), "the orphan is killed");
+  },
+);
+
+testWithTools(
+  "copy() stores the docker-archive as a Docker schema 2 manifest with the same config",
+  TOOLS,
+  async () => {
+    const layout = await busyboxOciLayout();
+    await using registry = await startRegistry();
+    const digest = await registry.copy(
+      `docker-archive:${await busyboxDockerArchive()}`,
+      "singlet/busybox:docker",
+      { format: "v2s2" },
+    );
+    const docker = "application/vnd.docker.distribution.manifest.v2+json";
+    const response = await registryGet(registry, "/v2/singlet/busybox/manifests/docker", {
+      headers: { accept: docker },
+    });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers["docker-content-digest"], digest);
+    const manifest = JSON.parse(response.body);
+    assert.equal(manifest.mediaType, docker);
+    const ociManifest = JSON.parse(
+      await Deno.readTextFile(`${layout.dir}/blobs/sha256/${layout.manifestDigest.slice(7)}`),
+    );
+    assert.equal(manifest.config.digest, ociManifest.config.digest);
   },
 );

@@ -12,7 +12,7 @@ export interface TarEntry {
   name: string | Uint8Array;
   /** Member type: "file" (0), "link" (1, hard link), "symlink" (2), "directory" (5). */
   type: "file" | "link" | "symlink" | "directory";
-  /** Permission bits including setuid/setgid/sticky; default 0o644 or 0o755 (directories). */
+  /** Permission bits with setuid/setgid/sticky; default 0o644, 0o755 (dirs), 0o777 (symlinks). */
   mode?: number;
   /** Owner uid; default 0. */
   uid?: number;
@@ -110,6 +110,7 @@ function header(fields: HeaderFields): Uint8Array {
   return block;
 }
 
+const DEFAULT_MODES = { file: 0o644, link: 0o644, symlink: 0o777, directory: 0o755 } as const;
 const TYPEFLAGS = { file: "0", link: "1", symlink: "2", directory: "5" } as const;
 
 /**
@@ -157,7 +158,7 @@ export function encodeTarEntry(entry: TarEntry): Uint8Array {
   parts.push(
     header({
       name: name.length > 100 ? name.slice(0, 100) : name,
-      mode: entry.mode ?? (entry.type === "directory" ? 0o755 : 0o644),
+      mode: entry.mode ?? DEFAULT_MODES[entry.type],
       uid: entry.uid ?? 0,
       gid: entry.gid ?? 0,
       size: content.length,

@@ -46,6 +46,10 @@ export interface RunAsOptions {
   cwd?: string;
   /** Text or bytes fed to stdin (default: no stdin). */
   stdin?: string | Uint8Array;
+  /** Default variables to leave out, e.g. ["XDG_RUNTIME_DIR"] to test without one. */
+  unset?: string[];
+  /** Kill the command (SIGKILL) after this many milliseconds; the result then has code 137. */
+  timeoutMs?: number;
 }
 
 /** What a command run as a test user produced. */
@@ -155,8 +159,10 @@ async function prepareHost(): Promise<void> {
   }
   // The repository, the Deno binary and the shared module cache must be readable.
   await openPath(REPO_ROOT);
-  const deno = await Deno.realPath(`${REPO_ROOT}/.tools/bin/deno`).catch(() => undefined);
-  if (deno) await openPath(deno);
+  for (const path of [`${REPO_ROOT}/.tools/bin/deno`, SHARED_DENO_DIR]) {
+    const real = await Deno.realPath(path).catch(() => undefined);
+    if (real) await openPath(real);
+  }
 }
 
 async function createUser(name: string, subids: boolean): Promise<TestUser> {
@@ -221,7 +227,7 @@ export function testUser(options: TestUserOptions = {}): Promise<TestUser> {
  *
  * @param user From {@linkcode testUser}.
  * @param argv Program and arguments (the program is looked up on {@linkcode USER_PATH}).
- * @param options Extra environment, working directory, stdin.
+ * @param options Extra or unset environment, working directory, stdin, timeout.
  * @returns Exit code and decoded output.
  */
 export async function runAs(
@@ -230,7 +236,17 @@ export async function runAs(
   options: RunAsOptions = {},
 ): Promise<RunAsResult> {
   if (argv.length === 0) throw new TypeError("runAs needs a program to run");
-  const command = new Deno.Command("setpriv", {
+  const env: Record<string, string> = {
+    PATH: USER_PATH,
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    XDG_RUNTIME_DIR: `/run/user/${user.uid}`,
+    DENO_DIR: SHARED_DENO_DIR,
+    ...options.env,
+  };
+  for (const name of options.unset ?? []) delete env[name];
+  const command = new Deno.Command("/usr/bin/setpriv", {
     args: [
       `--reuid=${user.uid}`,
       `--regid=${user.gid}`,
@@ -239,29 +255,33 @@ export async function runAs(
       ...argv,
     ],
     clearEnv: true,
-    env: {
-      PATH: USER_PATH,
-      HOME: user.home,
-      USER: user.name,
-      LOGNAME: user.name,
-      XDG_RUNTIME_DIR: `/run/user/${user.uid}`,
-      DENO_DIR: SHARED_DENO_DIR,
-      ...options.env,
-    },
+    env,
     cwd: options.cwd ?? user.home,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   });
   const child = command.spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(
-      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
-    );
-    await writer.close();
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+  }, options.timeoutMs);
+  try {
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(
+        typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+      );
+      await writer.close();
+    }
+  } catch {
+    // the command exited without reading all of stdin: its status tells the rest
   }
   const output = await child.output();
+  clearTimeout(timer);
   return {
     code: output.signal ? 128 + signalNumber(output.signal) : output.code,
     stdout: decoder.decode(output.stdout),

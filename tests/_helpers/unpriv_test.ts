@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { busyboxOciLayout, busyboxRootfs } from "./fixtures.ts";
+import {
+  busyboxOciLayout,
+  busyboxRootfs,
+  WHITEOUT_EXPECTED_TREE,
+  whiteoutOciLayout,
+} from "./fixtures.ts";
+import { describeTree } from "./tree.ts";
 import { SINGLET_BIN } from "./singlet.ts";
 import { testWithTools } from "./tools.ts";
 import { NOSUB_USER, runAs, SUBID_COUNT, SUBID_USER, testUser } from "./unpriv.ts";
@@ -53,6 +59,12 @@ testWithTools(
       stdin: "fed on stdin",
     });
     assert.deepEqual(echoed, { code: 7, stdout: "/tmp\nfed on stdin", stderr: "" });
+    const killed = await runAs(user, ["sleep", "30"], { timeoutMs: 100 });
+    assert.equal(killed.code, 137, "a command past its timeout is killed");
+    const unset = await runAs(user, ["sh", "-c", 'echo "${XDG_RUNTIME_DIR-unset}"'], {
+      unset: ["XDG_RUNTIME_DIR"],
+    });
+    assert.equal(unset.stdout, "unset\n");
     const denied = await runAs(user, ["cat", "/etc/shadow"]);
     assert.notEqual(denied.code, 0, "the test user has no root privileges");
     assert.match(denied.stderr, /Permission denied/);
@@ -136,6 +148,34 @@ testWithTools(
     const version = await runAs(user, [SINGLET_BIN, "version"]);
     assert.equal(version.code, 0, version.stderr);
     assert.match(version.stdout, /^singlet version \d+\.\d+\.\d+/);
+  },
+  { root: true },
+);
+
+testWithTools(
+  "the test user unpacks the whiteout image with umoci --rootless into the expected tree",
+  [...TOOLS, "umoci", "getfattr"],
+  async () => {
+    const user = await testUser();
+    const { dir, ref } = await whiteoutOciLayout();
+    const work = await Deno.makeTempDir({ prefix: "singlet-unpriv-umoci-" });
+    try {
+      await Deno.chown(work, user.uid, user.gid);
+      const unpacked = await runAs(user, [
+        "umoci",
+        "unpack",
+        "--rootless",
+        "--image",
+        `${dir}:${ref}`,
+        `${work}/bundle`,
+      ]);
+      assert.equal(unpacked.code, 0, unpacked.stderr);
+      const rootfs = `${work}/bundle/rootfs`;
+      assert.equal(await describeTree(rootfs), WHITEOUT_EXPECTED_TREE);
+      assert.equal((await Deno.stat(`${rootfs}/a/keep`)).uid, user.uid);
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
   },
   { root: true },
 );

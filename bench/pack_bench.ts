@@ -1,0 +1,281 @@
+/**
+ * `singlet squashfs pack` against the packers a user would otherwise run, on a realistic
+ * root filesystem built here with debootstrap (cached under /tmp), all in the same run:
+ *
+ * - what users feel: singlet at its defaults vs `mksquashfs -comp gzip -processors 2`
+ *   (gzip level 9, SingularityCE's and Apptainer's packing step);
+ * - fair fight: identical compressor, level and block size vs `mksquashfs` on the tree and
+ *   `tar2sqfs` on a tar of it, for gzip 9 and zstd 3;
+ * - scaling: 1 vs 2 blocks in flight; peak RSS of every run (GNU time).
+ *
+ * Usage: deno run --allow-read --allow-write --allow-run --allow-env bench/pack_bench.ts
+ *   [--tree DIR] [--runs N] [--json OUT]
+ * One run per case by default: the machine is shared.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+/** Progress notes on stderr. */
+const say = (text: string) => Deno.stderr.writeSync(encoder.encode(text + "\n"));
+/** The report on stdout. */
+const print = (text: string) => Deno.stdout.writeSync(encoder.encode(text + "\n"));
+const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const CACHE = "/tmp/singlet-bench";
+const MIRROR_FALLBACK = "http://deb.debian.org/debian";
+
+interface Measure {
+  seconds: number;
+  maxRssKiB: number;
+  bytes: number;
+}
+
+async function run(
+  argv: string[],
+  opts: { stdin?: string } = {},
+): Promise<Measure & { out: string }> {
+  const timeFile = await Deno.makeTempFile();
+  const shell = `/usr/bin/time -f '%e %M' -o ${timeFile} ${argv.map(quote).join(" ")}` +
+    (opts.stdin ? ` < ${quote(opts.stdin)}` : "");
+  const out = await new Deno.Command("sh", {
+    args: ["-c", shell],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(`${argv.join(" ")} failed: ${decoder.decode(out.stderr)}`);
+  }
+  const [seconds, rss] = (await Deno.readTextFile(timeFile)).trim().split(/\s+/).slice(-2);
+  await Deno.remove(timeFile);
+  return {
+    seconds: Number(seconds),
+    maxRssKiB: Number(rss),
+    bytes: 0,
+    out: decoder.decode(out.stdout),
+  };
+}
+
+function quote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+function mirror(): string {
+  try {
+    const text = Deno.readTextFileSync("/etc/apt/sources.list.d/debian.sources");
+    const m = /^URIs:\s*(\S+)/m.exec(text);
+    if (m) return m[1]!;
+  } catch { /* fall through */ }
+  try {
+    const m = /^deb\s+(\S+)\s+bookworm/m.exec(Deno.readTextFileSync("/etc/apt/sources.list"));
+    if (m) return m[1]!;
+  } catch { /* fall through */ }
+  return MIRROR_FALLBACK;
+}
+
+/** The ~120 MB minbase Debian tree, built once (as Docker's debian:bookworm is trimmed). */
+async function debianTree(): Promise<string> {
+  const dir = `${CACHE}/debian-minbase`;
+  try {
+    if (Deno.statSync(`${dir}/usr/bin`).isDirectory) return dir;
+  } catch { /* build it */ }
+  await Deno.mkdir(CACHE, { recursive: true });
+  const tmp = `${dir}.tmp`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  const url = mirror();
+  say(`building ${dir} with debootstrap from ${url} ...`);
+  const d = await new Deno.Command("debootstrap", {
+    args: ["--variant=minbase", "bookworm", tmp, url],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!d.success) throw new Error(`debootstrap failed: ${decoder.decode(d.stderr).slice(-500)}`);
+  for (const sub of ["var/cache/apt/archives", "var/lib/apt/lists", "dev"]) {
+    await new Deno.Command("sh", { args: ["-c", `rm -rf ${tmp}/${sub}/* 2>/dev/null; true`] })
+      .output();
+  }
+  await Deno.rename(tmp, dir);
+  return dir;
+}
+
+async function treeSize(dir: string): Promise<number> {
+  const out = await new Deno.Command("du", {
+    args: ["-sb", "--apparent-size", dir],
+    stdout: "piped",
+  })
+    .output();
+  return Number(decoder.decode(out.stdout).split(/\s/)[0]);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      tree: { type: "string" },
+      runs: { type: "string", default: "1" },
+      json: { type: "string" },
+    },
+  });
+  let tree = values.tree;
+  let treeNote = "";
+  if (!tree) {
+    try {
+      tree = await debianTree();
+    } catch (error) {
+      treeNote = `debootstrap could not build the tree (${
+        (error as Error).message.slice(0, 200)
+      }); using /usr`;
+      say(treeNote);
+      tree = "/usr";
+    }
+  }
+  const runs = Number(values.runs);
+  const work = await Deno.makeTempDir({ prefix: "singlet-pack-bench-" });
+  const tar = `${CACHE}/${tree.replaceAll("/", "_")}.tar`;
+  try {
+    Deno.statSync(tar);
+  } catch {
+    await run(["tar", "-C", tree, "--numeric-owner", "--sort=name", "-cf", tar, "."]);
+  }
+  const singlet = `${REPO}/bin/singlet`;
+  const out = `${work}/out.sqfs`;
+  const cases: Record<string, string[] | { argv: string[]; stdin: string }> = {
+    "singlet default (gzip-6)": [singlet, "-q", "squashfs", "pack", tree, out],
+    "mksquashfs gzip-9 -processors 2": [
+      "mksquashfs",
+      tree,
+      out,
+      "-comp",
+      "gzip",
+      "-noappend",
+      "-processors",
+      "2",
+      "-quiet",
+      "-no-progress",
+    ],
+    "singlet gzip-9": [singlet, "-q", "squashfs", "pack", "--level", "9", tree, out],
+    "tar2sqfs gzip-9 -j 2": {
+      argv: ["tar2sqfs", "-q", "-f", "-c", "gzip", "-j", "2", out],
+      stdin: tar,
+    },
+    "singlet zstd-3": [
+      singlet,
+      "-q",
+      "squashfs",
+      "pack",
+      "--comp",
+      "zstd",
+      "--level",
+      "3",
+      tree,
+      out,
+    ],
+    "mksquashfs zstd-3 -processors 2": [
+      "mksquashfs",
+      tree,
+      out,
+      "-comp",
+      "zstd",
+      "-Xcompression-level",
+      "3",
+      "-noappend",
+      "-processors",
+      "2",
+      "-quiet",
+      "-no-progress",
+    ],
+    "tar2sqfs zstd-3 -j 2": {
+      argv: ["tar2sqfs", "-q", "-f", "-c", "zstd", "-X", "level=3", "-j", "2", out],
+      stdin: tar,
+    },
+    "singlet default --processors 1": [
+      singlet,
+      "-q",
+      "squashfs",
+      "pack",
+      "--processors",
+      "1",
+      tree,
+      out,
+    ],
+    "singlet default --processors 2": [
+      singlet,
+      "-q",
+      "squashfs",
+      "pack",
+      "--processors",
+      "2",
+      tree,
+      out,
+    ],
+  };
+  const results: Record<string, Measure> = {};
+  for (const [name, spec] of Object.entries(cases)) {
+    let best: Measure | undefined;
+    for (let i = 0; i < runs; i++) {
+      await Deno.remove(out).catch(() => {});
+      const m = Array.isArray(spec) ? await run(spec) : await run(spec.argv, { stdin: spec.stdin });
+      m.bytes = Deno.statSync(out).size;
+      if (!best || m.seconds < best.seconds) best = m;
+    }
+    results[name] = best!;
+    say(
+      `${name}: ${best!.seconds.toFixed(2)} s, ${(best!.bytes / 1e6).toFixed(2)} MB, ${
+        (best!.maxRssKiB / 1024).toFixed(0)
+      } MiB RSS`,
+    );
+  }
+  await Deno.remove(work, { recursive: true });
+  const r = (a: string, b: string) => results[a]!.seconds / results[b]!.seconds;
+  const s = (a: string, b: string) => results[a]!.bytes / results[b]!.bytes;
+  const ratios = {
+    "users feel: time singlet default / mksquashfs gzip-9 (target <= 0.5)": r(
+      "singlet default (gzip-6)",
+      "mksquashfs gzip-9 -processors 2",
+    ),
+    "users feel: size singlet default / mksquashfs gzip-9 (target <= 1.03)": s(
+      "singlet default (gzip-6)",
+      "mksquashfs gzip-9 -processors 2",
+    ),
+    "fair gzip-9: singlet / mksquashfs (target <= 1.5)": r(
+      "singlet gzip-9",
+      "mksquashfs gzip-9 -processors 2",
+    ),
+    "fair gzip-9: singlet / tar2sqfs (target <= 1.5)": r("singlet gzip-9", "tar2sqfs gzip-9 -j 2"),
+    "fair zstd-3: singlet / mksquashfs (target <= 1.5)": r(
+      "singlet zstd-3",
+      "mksquashfs zstd-3 -processors 2",
+    ),
+    "fair zstd-3: singlet / tar2sqfs (target <= 1.5)": r("singlet zstd-3", "tar2sqfs zstd-3 -j 2"),
+    "scaling: 1 / 2 processors (target >= 1.7)": r(
+      "singlet default --processors 1",
+      "singlet default --processors 2",
+    ),
+  };
+  const report = {
+    tree,
+    treeNote,
+    treeBytes: await treeSize(tree),
+    loadavg: Deno.readTextFileSync("/proc/loadavg").trim(),
+    results,
+    ratios,
+  };
+  if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
+  print(
+    `tree ${tree}: ${(report.treeBytes / 1e6).toFixed(1)} MB (loadavg ${report.loadavg})\n`,
+  );
+  print("| case | seconds | MB out | peak RSS MiB |\n|---|---|---|---|");
+  for (const [name, m] of Object.entries(results)) {
+    print(
+      `| ${name} | ${m.seconds.toFixed(2)} | ${(m.bytes / 1e6).toFixed(2)} | ${
+        (m.maxRssKiB / 1024).toFixed(0)
+      } |`,
+    );
+  }
+  print("\n| ratio | value |\n|---|---|");
+  for (const [name, v] of Object.entries(ratios)) print(`| ${name} | ${v.toFixed(2)} |`);
+}
+
+if (import.meta.main) await main();

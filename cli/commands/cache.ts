@@ -1,0 +1,158 @@
+/**
+ * `singlet cache list|clean`: show and remove what pulls left in the cache, as
+ * `singularity cache` does (types: blob, oci-tmp (alias oci), net, all).
+ *
+ * @module
+ */
+import { action, type Command } from "../_command.ts";
+import { log, printJson, printOut } from "../_output.ts";
+import { readLine } from "../_prompt.ts";
+import { UsageError } from "../../core/errors.ts";
+import {
+  CACHE_TYPES,
+  type CacheEntry,
+  type CacheType,
+  cleanCache,
+  defaultCacheDir,
+  listCache,
+} from "../../core/oci/cache_dir.ts";
+
+function parseTypes(values: string[] | undefined): CacheType[] {
+  if (!values || values.length === 0) return [...CACHE_TYPES];
+  const out = new Set<CacheType>();
+  for (const value of values.flatMap((v) => v.split(","))) {
+    if (value === "all") return [...CACHE_TYPES];
+    const type = value === "oci" ? "oci-tmp" : value;
+    if (!(CACHE_TYPES as readonly string[]).includes(type)) {
+      throw new UsageError(
+        `unknown cache type "${value}"`,
+        `choose from ${CACHE_TYPES.join(", ")} or all`,
+      );
+    }
+    out.add(type as CacheType);
+  }
+  return [...out];
+}
+
+function human(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(2)} ${units[u]}`;
+}
+
+function collect(values: string, previous: string[] = []): string[] {
+  return [...previous, values];
+}
+
+function json(entries: CacheEntry[]) {
+  return entries.map((e) => ({
+    type: e.type,
+    name: e.name,
+    size: e.size,
+    modified: e.mtime.toISOString(),
+  }));
+}
+
+/**
+ * Register `singlet cache`.
+ *
+ * @param program The root program.
+ */
+export function registerCache(program: Command): void {
+  const cache = program.command("cache").description("Manage the local cache");
+
+  cache
+    .command("list")
+    .description("List your local singlet cache")
+    .option(
+      "-T, --type <type>",
+      "a list of cache types to display (blob, oci-tmp, net, all)",
+      collect,
+    )
+    .option("-v, --verbose", "include cache entries in the output")
+    .option("--json", "print the entries as JSON")
+    .action(action(async (flags: { type?: string[]; verbose?: boolean; json?: boolean }) => {
+      const entries = await listCache(defaultCacheDir(), parseTypes(flags.type));
+      if (flags.json) {
+        printJson(json(entries));
+        return;
+      }
+      if (flags.verbose) {
+        const width = Math.max(4, ...entries.map((e) => e.name.length)) + 2;
+        printOut(`${"NAME".padEnd(width)}${"DATE CREATED".padEnd(22)}${"SIZE".padEnd(12)}TYPE\n`);
+        for (const e of entries) {
+          const date = e.mtime.toISOString().slice(0, 19).replace("T", " ");
+          printOut(
+            `${e.name.padEnd(width)}${date.padEnd(22)}${human(e.size).padEnd(12)}${e.type}\n`,
+          );
+        }
+        printOut("\n");
+      }
+      const containers = entries.filter((e) => e.type !== "blob");
+      const blobs = entries.filter((e) => e.type === "blob");
+      const sum = (list: CacheEntry[]) => list.reduce((n, e) => n + e.size, 0);
+      printOut(
+        `There are ${containers.length} container file(s) using ${human(sum(containers))} and ` +
+          `${blobs.length} oci blob file(s) using ${human(sum(blobs))} of space\n` +
+          `Total space used: ${human(sum(entries))}\n`,
+      );
+    }));
+
+  cache
+    .command("clean")
+    .description("Clean your local singlet cache")
+    .option(
+      "-T, --type <type>",
+      "a list of cache types to clean (blob, oci-tmp, net, all)",
+      collect,
+    )
+    .option("-D, --days <days>", "remove all cache entries older than this many days")
+    .option("-n, --dry-run", "operate in dry run mode and remove nothing")
+    .option("-f, --force", "suppress the confirmation prompt")
+    .option("--json", "print what was removed as JSON")
+    .action(action(async (
+      flags: { type?: string[]; days?: string; dryRun?: boolean; force?: boolean; json?: boolean },
+    ) => {
+      const types = parseTypes(flags.type);
+      let days: number | undefined;
+      if (flags.days !== undefined) {
+        days = Number(flags.days);
+        if (!/^\d+$/.test(flags.days)) throw new UsageError(`invalid --days "${flags.days}"`);
+      }
+      if (!flags.force && !flags.dryRun) {
+        Deno.stderr.writeSync(
+          new TextEncoder().encode(
+            "This will delete everything in your cache (containers from all sources and OCI blobs).\n" +
+              "Hint: You can see exactly what would be deleted by canceling and using the " +
+              "--dry-run option with the clean command.\n\nDo you want to continue? [y/N] ",
+          ),
+        );
+        const answer = (await readLine()).trim().toLowerCase();
+        if (answer !== "y" && answer !== "yes") {
+          log.info("Cache cleanup aborted");
+          return;
+        }
+      }
+      const removed = await cleanCache(defaultCacheDir(), {
+        types,
+        ...(days !== undefined ? { days } : {}),
+        ...(flags.dryRun ? { dryRun: true } : {}),
+      });
+      if (flags.json) {
+        printJson(json(removed));
+        return;
+      }
+      for (const e of removed) {
+        if (flags.dryRun) printOut(`Would remove ${e.type} ${e.name}\n`);
+        else log.verbose(`Removing ${e.type} ${e.name}`);
+      }
+      if (!flags.dryRun) {
+        log.info(`Removed ${removed.length} cache entr${removed.length === 1 ? "y" : "ies"}`);
+      }
+    }));
+}
