@@ -42,3 +42,5 @@ export { readTar } from "./core/tar/reader.ts";
 export type { ReadTarOptions, SparseSegment, TarEntry, TarEntryKind } from "./core/tar/reader.ts";
 export { decompress, detectCompression } from "./core/codec/decompress.ts";
 export type { Compression, DecompressOptions } from "./core/codec/decompress.ts";
+export * from "./core/squashfs/reader.ts";
+export * from "./core/squashfs/extract.ts";
