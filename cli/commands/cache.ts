@@ -7,11 +7,13 @@
 import { action, type Command } from "../_command.ts";
 import { log, printJson, printOut } from "../_output.ts";
 import { readLine } from "../_prompt.ts";
-import { UsageError } from "../../core/errors.ts";
+import { SingletError, UsageError } from "../../core/errors.ts";
+import { openSifSync } from "../../core/sif/mod.ts";
 import {
   CACHE_TYPES,
   type CacheEntry,
   type CacheType,
+  checkCache,
   cleanCache,
   defaultCacheDir,
   listCache,
@@ -153,6 +155,44 @@ export function registerCache(program: Command): void {
       }
       if (!flags.dryRun) {
         log.info(`Removed ${removed.length} cache entr${removed.length === 1 ? "y" : "ies"}`);
+      }
+    }));
+
+  cache
+    .command("check")
+    .description("Verify every cached blob and SIF (digests, SIF structure)")
+    .option("--fix", "remove broken entries (they are fetched again when needed)")
+    .option("--json", "print the problems as JSON")
+    .action(action(async (flags: { fix?: boolean; json?: boolean }) => {
+      const problems = await checkCache(defaultCacheDir(), {
+        ...(flags.fix ? { fix: true } : {}),
+        validSif: (path) => {
+          try {
+            openSifSync(path).close();
+            return Promise.resolve(undefined);
+          } catch (error) {
+            return Promise.resolve((error as Error).message);
+          }
+        },
+      });
+      if (flags.json) {
+        printJson(
+          problems.map((p) => ({ type: p.entry.type, name: p.entry.name, problem: p.problem })),
+        );
+      } else {
+        for (const p of problems) log.error(`${p.entry.type} ${p.entry.name}: ${p.problem}`);
+        if (!problems.length) log.info("The cache is consistent");
+      }
+      if (problems.length && !flags.fix) {
+        throw new SingletError(
+          `Cannot trust the cache: ${problems.length} broken entr${
+            problems.length === 1 ? "y" : "ies"
+          }`,
+          {
+            hint: "run 'singlet cache check --fix' to remove them",
+            exitCode: 3,
+          },
+        );
       }
     }));
 }
