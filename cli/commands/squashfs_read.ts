@@ -201,7 +201,11 @@ export function registerSquashfsRead(group: Command): void {
       action(async (image: string, dir: string, paths: string[], opts: { offset?: string }) => {
         const reader = await SquashfsReader.open(image, openOptions(opts.offset));
         try {
-          const bar = new Progress(`Extracting ${image}`);
+          let total = 0;
+          for (const e of reader.list()) {
+            if (e.type === "file" && e.hardlinkOf === undefined) total += e.size;
+          }
+          const bar = new Progress(`Extracting ${image}`, total);
           const report = await extractSquashfs(reader, dir, {
             paths,
             nodeMaker: hostNodeMaker(),

@@ -23,18 +23,17 @@ self.onmessage = (event) => {
       : (b) => zlib.zstdCompressSync(b, zstd);
     return;
   }
-  const { id, block } = message;
+  const { id, buffer, length } = message;
   try {
+    const block = new Uint8Array(buffer, 0, length);
     const out = compress(block);
-    if (out.length >= block.length) {
-      self.postMessage({ id, raw: true, bytes: block }, [block.buffer]);
-      return;
-    }
-    const own = new Uint8Array(out.length);
-    own.set(out);
-    self.postMessage({ id, raw: false, bytes: own }, [own.buffer]);
+    // The result goes back in the same buffer (it is smaller), so buffers circulate
+    // between the writer and the workers instead of being allocated per block.
+    if (out.length < length) block.set(out);
+    const used = out.length < length ? out.length : length;
+    self.postMessage({ id, buffer, length: used }, [buffer]);
   } catch (error) {
-    self.postMessage({ id, error: String(error) });
+    self.postMessage({ id, buffer, error: String(error) }, [buffer]);
   }
 };
 `;
@@ -82,23 +81,25 @@ export class CompressPool {
     }
   }
 
-  /** @returns The number of workers. */
+  /** The number of workers. */
   get size(): number {
     return this.#workers.length;
   }
 
   /**
-   * Compress one block on the least busy worker. The block's buffer is transferred: the
-   * caller must not use it afterwards (the result may be that very buffer).
+   * Compress the first `length` bytes of a buffer on the least busy worker. The buffer is
+   * transferred and comes back holding the result: the caller must not use it meanwhile.
    *
-   * @param block The bytes; copied first when they do not own their whole buffer.
-   * @returns The compressed bytes, or the input when compression does not help.
+   * @param buffer A buffer of its own (offset 0, owning its whole ArrayBuffer).
+   * @param length How many of its bytes to compress.
+   * @returns A view of the same memory: the compressed bytes, or the `length` input bytes
+   *   unchanged when compression does not make them smaller (same length as the input).
    */
-  compress(block: Uint8Array): Promise<Uint8Array> {
+  compress(buffer: Uint8Array, length: number): Promise<Uint8Array> {
     if (this.#failed) return Promise.reject(this.#failed);
-    const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength
-      ? block
-      : block.slice();
+    const own = buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength
+      ? buffer
+      : buffer.slice(0, length);
     let worker = 0;
     for (let i = 1; i < this.#load.length; i++) {
       if (this.#load[i]! < this.#load[worker]!) worker = i;
@@ -107,11 +108,12 @@ export class CompressPool {
     this.#load[worker]!++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, worker });
-      this.#workers[worker]!.postMessage({ id, block: own }, [own.buffer as ArrayBuffer]);
+      const ab = own.buffer as ArrayBuffer;
+      this.#workers[worker]!.postMessage({ id, buffer: ab, length }, [ab]);
     });
   }
 
-  #settle(message: { id: number; bytes?: Uint8Array; error?: string }): void {
+  #settle(message: { id: number; buffer: ArrayBuffer; length?: number; error?: string }): void {
     const pending = this.#pending.get(message.id);
     if (!pending) return;
     this.#pending.delete(message.id);
@@ -119,7 +121,7 @@ export class CompressPool {
     if (message.error !== undefined) {
       pending.reject(new Error(`Cannot compress a block: ${message.error}`));
     } else {
-      pending.resolve(message.bytes!);
+      pending.resolve(new Uint8Array(message.buffer, 0, message.length!));
     }
   }
 

@@ -10,6 +10,7 @@ import type { EntryMeta, FsSink } from "./fstree.ts";
 import { keyToPath, pathKey } from "./fstree.ts";
 import { escapeName } from "../../tests/_helpers/tree.ts";
 import type { LayerSource } from "./layers.ts";
+import { readFileChunks } from "../codec/file_chunks.ts";
 
 const enc = new TextEncoder();
 
@@ -169,12 +170,12 @@ export class RecordingSink implements FsSink {
     this.entries.set(key, value);
   }
 
-  /** @inheritdoc */
+  /** Record a directory. */
   directory(path: Uint8Array, meta: EntryMeta): void {
     this.#put(path, { kind: "directory", meta });
   }
 
-  /** @inheritdoc */
+  /** Record a file, hashing its data. */
   async file(
     path: Uint8Array,
     meta: EntryMeta,
@@ -196,19 +197,19 @@ export class RecordingSink implements FsSink {
     this.#put(path, { kind: "file", meta, value: text, size: n, sha256 });
   }
 
-  /** @inheritdoc */
+  /** Record a symlink. */
   symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void {
     this.#put(path, { kind: "symlink", meta, value: pathKey(target) });
   }
 
-  /** @inheritdoc */
+  /** Record a hard link (its target must be known). */
   hardlink(path: Uint8Array, target: Uint8Array): void {
     const key = pathKey(target);
     if (!this.entries.has(key)) throw new Error(`hard link to "${key}" before it was given`);
     this.#put(path, { kind: "hardlink", value: key });
   }
 
-  /** @inheritdoc */
+  /** Record a device. */
   device(
     path: Uint8Array,
     meta: EntryMeta,
@@ -219,7 +220,7 @@ export class RecordingSink implements FsSink {
     this.#put(path, { kind, meta, dev: [major, minor] });
   }
 
-  /** @inheritdoc */
+  /** Record a FIFO or socket. */
   special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void {
     this.#put(path, { kind, meta });
   }
@@ -301,4 +302,27 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     off += c.length;
   }
   return out;
+}
+
+/**
+ * The layers of the image `ref` in an OCI layout, base first, with their DiffIDs.
+ *
+ * @param dir Layout directory.
+ * @param ref Tag.
+ * @returns One source per layer blob.
+ */
+export async function layoutLayers(dir: string, ref: string): Promise<LayerSource[]> {
+  const blob = (digest: string) => `${dir}/blobs/${digest.replace(":", "/")}`;
+  const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
+  const descriptor =
+    index.manifests.find((m: { annotations?: Record<string, string> }) =>
+      m.annotations?.["org.opencontainers.image.ref.name"] === ref
+    ) ?? index.manifests[0];
+  const manifest = JSON.parse(await Deno.readTextFile(blob(descriptor.digest)));
+  const config = JSON.parse(await Deno.readTextFile(blob(manifest.config.digest)));
+  return manifest.layers.map((layer: { digest: string }, i: number) => ({
+    name: layer.digest,
+    diffId: config.rootfs.diff_ids[i],
+    open: () => readFileChunks(blob(layer.digest)),
+  }));
 }

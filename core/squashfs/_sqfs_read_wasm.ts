@@ -8,18 +8,28 @@
 import { Buffer } from "node:buffer";
 
 /** Error codes returned by the crate (negative i32). */
-export const E_CORRUPT = -1;
+export const E_CORRUPT: number = -1;
 /** A valid image using a feature the crate does not implement. */
-export const E_UNSUPPORTED = -2;
+export const E_UNSUPPORTED: number = -2;
 /** The host broke the call protocol (a bug in singlet). */
-export const E_USAGE = -3;
+export const E_USAGE: number = -3;
 /** A size limit was hit. */
-export const E_LIMIT = -4;
+export const E_LIMIT: number = -4;
 
-/** Table kinds of the ABI. */
-export const T_FRAGMENT = 1, T_ID = 2, T_EXPORT = 3, T_XATTR_ID = 4;
-/** Metadata region kinds of the ABI. */
-export const M_INODE = 5, M_DIR = 6, M_XATTR_KV = 7;
+/** ABI table kind: fragment table. */
+export const T_FRAGMENT: number = 1;
+/** ABI table kind: uid/gid table. */
+export const T_ID: number = 2;
+/** ABI table kind: export table. */
+export const T_EXPORT: number = 3;
+/** ABI table kind: xattr id table. */
+export const T_XATTR_ID: number = 4;
+/** ABI metadata region kind: inode table. */
+export const M_INODE: number = 5;
+/** ABI metadata region kind: directory table. */
+export const M_DIR: number = 6;
+/** ABI metadata region kind: xattr key/value table. */
+export const M_XATTR_KV: number = 7;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -53,6 +63,8 @@ export class SqfsWasmError extends Error {
   /** Error class from the crate. */
   readonly code: number;
   /**
+   * Wrap a crate error.
+   *
    * @param code Negative error code.
    * @param message The crate's message.
    */
@@ -86,7 +98,11 @@ export class SqfsWasm {
     this.#x = exports;
   }
 
-  /** @returns A fresh instance (compiling the module on first use). */
+  /**
+   * Instantiate the module.
+   *
+   * @returns A fresh instance (compiling the module on first use).
+   */
   static async create(): Promise<SqfsWasm> {
     const instance = await WebAssembly.instantiate(await loadModule(), {});
     return new SqfsWasm(instance.exports as unknown as Exports);
@@ -125,19 +141,29 @@ export class SqfsWasm {
       ));
   }
 
-  /** @returns The layout slots (see `wasm/sqfs_read/src/reader.rs`), as numbers. */
+  /**
+   * Read the layout slots.
+   *
+   * @returns The slots (see `wasm/sqfs_read/src/reader.rs`) as numbers, -1 for absent.
+   */
   layout(): number[] {
     const ptr = this.#check(this.#x.sq_layout(this.#handle));
     const view = new BigUint64Array(this.#x.memory.buffer, ptr, 32);
     return Array.from(view, (v) => v === 0xffff_ffff_ffff_ffffn ? -1 : Number(v));
   }
 
-  /** @param header The 16-byte xattr table header. */
+  /**
+   * Feed the xattr table header.
+   *
+   * @param header The 16-byte xattr table header.
+   */
   setXattrHeader(header: Uint8Array): void {
     this.#withBytes(header, (p, l) => this.#check(this.#x.sq_set_xattr_header(this.#handle, p, l)));
   }
 
   /**
+   * Feed a table index.
+   *
    * @param kind `T_*` table kind.
    * @param index Raw little-endian u64 block pointers.
    */
@@ -146,6 +172,8 @@ export class SqfsWasm {
   }
 
   /**
+   * Feed a decompressed table.
+   *
    * @param kind `T_*` table kind.
    * @param data Concatenated decompressed metadata blocks of the table.
    */
@@ -154,6 +182,8 @@ export class SqfsWasm {
   }
 
   /**
+   * Feed a decompressed metadata region.
+   *
    * @param kind `M_*` region kind.
    * @param data Concatenated decompressed metadata blocks.
    * @param map (disk offset, data offset) u32 pairs, one per block.
@@ -175,19 +205,29 @@ export class SqfsWasm {
     return new Uint8Array(this.#x.memory.buffer, ptr, len).slice();
   }
 
-  /** @returns Number of records and the record buffer (a copy). */
+  /**
+   * Walk the directory tree.
+   *
+   * @returns Number of records and the record buffer (a copy).
+   */
   walk(): { count: number; records: Uint8Array } {
     const count = this.#check(this.#x.sq_walk(this.#handle));
     return { count, records: this.#out() };
   }
 
-  /** @returns Validated fragment entries, 12 bytes each (u64 start, u32 size word). */
+  /**
+   * Validate the fragment table.
+   *
+   * @returns Fragment entries, 12 bytes each (u64 start, u32 size word).
+   */
   fragments(): Uint8Array {
     this.#check(this.#x.sq_fragments(this.#handle));
     return this.#out();
   }
 
   /**
+   * Decode one xattr set.
+   *
    * @param idx Xattr id.
    * @returns Encoded pairs (see `wasm/sqfs_read/src/xattr.rs`).
    */

@@ -132,6 +132,16 @@ export async function extractSquashfs(
     }
   }
   const base = Deno.realPathSync(target);
+  const umask = probeUmask(base);
+  // New files take the process's uid and gid (our directories have no setgid bit while
+  // we write), so chown is only needed when the image says otherwise, or when the target
+  // existed before (it may have a setgid bit).
+  const uid = Deno.uid(), gid = Deno.gid();
+  const owner: Owner = {
+    asRoot,
+    umask,
+    mustChown: (e) => !created || e.uid !== uid || e.gid !== gid,
+  };
 
   // String paths of directories we created or checked (index -> absolute path).
   const dirPath = new Map<number, string>([[0, base]]);
@@ -182,10 +192,9 @@ export async function extractSquashfs(
           report.directories++;
           break;
         case "file": {
-          report.bytes += writeFile(reader, e, path);
+          report.bytes += writeFile(reader, e, path, owner);
           report.files++;
           options.onProgress?.(report.bytes, total);
-          setOwnerModeTime(path, e, asRoot, false);
           break;
         }
         case "symlink": {
@@ -341,6 +350,24 @@ function createSocket(dir: string, path: string): void {
   }
 }
 
+/** Measure the umask with a probe file in a directory of ours. */
+function probeUmask(dir: string): number {
+  const probe = `${dir}/.singlet-umask-${crypto.randomUUID()}`;
+  try {
+    Deno.openSync(probe, { write: true, createNew: true, mode: 0o777 }).close();
+    const mode = Deno.lstatSync(probe).mode ?? 0o644;
+    return 0o777 & ~mode;
+  } catch (error) {
+    throw fsError("write into", dir, error);
+  } finally {
+    try {
+      Deno.removeSync(probe);
+    } catch {
+      // not created
+    }
+  }
+}
+
 function createHardlink(existing: string, path: string): void {
   try {
     Deno.linkSync(existing, path);
@@ -349,10 +376,22 @@ function createHardlink(existing: string, path: string): void {
   }
 }
 
-function writeFile(reader: SquashfsReader, e: SquashfsEntry, path: string): number {
+/**
+ * Write one regular file. It is created with its final permission bits (chmod follows only
+ * when the umask took some away, or for setuid/setgid/sticky bits; the file sits in a 0700
+ * directory of ours meanwhile) and its times are set
+ * through the open descriptor: on a rootfs of small files, every path-based call saved
+ * is a path walk (and a Deno permission resolution) saved.
+ */
+function writeFile(
+  reader: SquashfsReader,
+  e: SquashfsEntry,
+  path: string,
+  owner: Owner,
+): number {
   let file: Deno.FsFile;
   try {
-    file = Deno.openSync(path, { write: true, createNew: true, mode: 0o600 });
+    file = Deno.openSync(path, { write: true, createNew: true, mode: e.mode & 0o777 });
   } catch (error) {
     throw fsError("create file", path, error);
   }
@@ -363,10 +402,29 @@ function writeFile(reader: SquashfsReader, e: SquashfsEntry, path: string): numb
       while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
       written += chunk.length;
     }
+    file.utimeSync(e.mtime, e.mtime);
+  } catch (error) {
+    throw fsError("write file", path, error);
   } finally {
     file.close();
   }
+  try {
+    // chown clears setuid/setgid, so special bits are set after it.
+    if (owner.asRoot && owner.mustChown(e)) Deno.chownSync(path, e.uid, e.gid);
+    const special = owner.asRoot ? e.mode & 0o7000 : e.mode & 0o1000;
+    if (special || (e.mode & owner.umask & 0o777)) Deno.chmodSync(path, (e.mode & 0o777) | special);
+  } catch (error) {
+    throw fsError("set owner and mode of", path, error);
+  }
   return written;
+}
+
+/** Who extracts, and whether an owner must be set explicitly. */
+interface Owner {
+  asRoot: boolean;
+  /** The process umask (measured: reading it needs a permission singlet does not hold). */
+  umask: number;
+  mustChown(e: SquashfsEntry): boolean;
 }
 
 function setOwnerModeTime(path: string, e: SquashfsEntry, asRoot: boolean, link: boolean): void {

@@ -36,6 +36,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { decompress } from "../codec/decompress.ts";
 import { displayName } from "../tar/header.ts";
 import { normalizeMemberPath } from "../tar/path.ts";
@@ -48,6 +49,12 @@ import { keyToPath, pathKey } from "./fstree.ts";
 export interface LayerSource {
   /** Name for messages: a digest or a file name. */
   name: string;
+  /**
+   * The layer's DiffID ("sha256:<hex>" of the uncompressed tar, from the image config's
+   * `rootfs.diff_ids`): when given, the uncompressed stream is hashed as it is read (to its
+   * very end) and a mismatch fails the merge.
+   */
+  diffId?: string;
   /** Open a fresh stream of the layer's bytes (gzip, zstd or uncompressed tar). */
   open():
     | ReadableStream<Uint8Array>
@@ -144,10 +151,10 @@ export async function mergeLayers(
       throw new SyntaxError(`Cannot apply ${label}:${at} ${what}`, { cause });
     };
 
+    const opened = decompress(await layer.open(), { name: layer.name });
+    const hashed = layer.diffId === undefined ? undefined : new HashingStream(opened);
     try {
-      for await (
-        const entry of readTar(decompress(await layer.open(), { name: layer.name }), options.tar)
-      ) {
+      for await (const entry of readTar(hashed ?? opened, options.tar)) {
         stats.entries++;
         let path: Uint8Array;
         try {
@@ -211,7 +218,7 @@ export async function mergeLayers(
             break;
           case "symlink":
             members.set(key, { state: "written", as: key });
-            await sink.symlink(path, entryMeta(entry), entry.linkTarget);
+            await sink.symlink(path, symlinkMeta(entry), entry.linkTarget);
             break;
           case "chardev":
           case "blockdev":
@@ -263,10 +270,18 @@ export async function mergeLayers(
         }
         stats.written++;
       }
+      if (hashed) {
+        const digest = await hashed.finish();
+        if (digest !== layer.diffId) {
+          fail(undefined, `its content has digest ${digest}, but the image says ${layer.diffId}`);
+        }
+      }
     } catch (error) {
-      if (error instanceof SyntaxError && error.message.startsWith("Cannot apply")) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new SyntaxError(`Cannot apply ${label}: ${reason}`, { cause: error });
+      await hashed?.close();
+      // Archive and decompression errors get the layer's name; the sink's own errors (disk
+      // full, refused entries) pass through unchanged.
+      if (!(error instanceof SyntaxError) || error.message.startsWith("Cannot apply")) throw error;
+      throw new SyntaxError(`Cannot apply ${label}: ${error.message}`, { cause: error });
     }
 
     if (groups.length) {
@@ -276,6 +291,46 @@ export async function mergeLayers(
     options.onLayerDone?.(index, stats);
   }
   return stats;
+}
+
+/**
+ * A pass-through that hashes what flows through it. Its iterator ignores `return()` (the tar
+ * reader stops at the end-of-archive marker) so that {@linkcode HashingStream.finish} can
+ * hash the padding after it too.
+ */
+class HashingStream implements AsyncIterable<Uint8Array> {
+  readonly #source: AsyncIterator<Uint8Array>;
+  readonly #hash = createHash("sha256");
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#source = source[Symbol.asyncIterator]();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: async () => {
+        const result = await this.#source.next();
+        if (!result.done) this.#hash.update(result.value);
+        return result;
+      },
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
+  }
+
+  /** Hash the rest of the stream; returns "sha256:<hex>". */
+  async finish(): Promise<string> {
+    for (;;) {
+      const result = await this.#source.next();
+      if (result.done) break;
+      this.#hash.update(result.value);
+    }
+    return `sha256:${this.#hash.digest("hex")}`;
+  }
+
+  /** Release the source early (after an error). */
+  async close(): Promise<void> {
+    await this.#source.return?.();
+  }
 }
 
 /** Whether any component but the last starts with ".wh.". */
@@ -446,10 +501,15 @@ export function entryMeta(entry: Omit<TarEntry, "data">): EntryMeta {
   return result;
 }
 
+/** Symlinks are 0777 on Linux whatever the tar says; store what an unpacked tree shows. */
+function symlinkMeta(entry: Omit<TarEntry, "data">): EntryMeta {
+  return { ...entryMeta(entry), mode: 0o777 };
+}
+
 async function writeFromHeader(sink: FsSink, path: Uint8Array, entry: Omit<TarEntry, "data">) {
   switch (entry.kind) {
     case "symlink":
-      return await sink.symlink(path, entryMeta(entry), entry.linkTarget);
+      return await sink.symlink(path, symlinkMeta(entry), entry.linkTarget);
     case "chardev":
     case "blockdev":
       return await sink.device(path, entryMeta(entry), entry.kind, entry.devmajor, entry.devminor);

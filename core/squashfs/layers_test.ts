@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { buildTar, memoryLayer, RecordingSink } from "./_layer_test_helpers.ts";
 import type { TarSpec } from "./_layer_test_helpers.ts";
@@ -187,4 +188,79 @@ for (const [what, layers, pattern] of refusals) {
 Deno.test("mergeLayers strips leading / and ./ so absolute names stay inside the image", async () => {
   const { sink } = await merge([{ path: "/etc/abs", data: "a" }, { path: ".//./rel", data: "r" }]);
   assert.deepEqual(sink.summary(), ["etc/abs file a", "rel file r"]);
+});
+
+Deno.test("mergeLayers honours an opaque marker at the image root", async () => {
+  const { sink } = await merge(
+    [{ path: "old", data: "old" }, { path: "dir/", type: "5" }, { path: "dir/f", data: "f" }],
+    [{ path: "./.wh..wh..opq" }, { path: "new", data: "new" }],
+  );
+  assert.deepEqual(sink.summary(), ["new file new"]);
+});
+
+Deno.test("mergeLayers lets the last of two directory entries in one layer set the metadata", async () => {
+  const { sink } = await merge([
+    { path: "d/", type: "5", mode: 0o700 },
+    { path: "d/f", data: "f" },
+    { path: "d/", type: "5", mode: 0o751 },
+  ]);
+  assert.equal(sink.entries.get("d")!.meta!.mode, 0o751);
+});
+
+Deno.test("mergeLayers resolves a live hard link through a shadowed link to a live file", async () => {
+  const { sink, stats } = await merge(
+    [
+      { path: "a", data: "a" },
+      { path: "b", type: "1", link: "a" },
+      { path: "c", type: "1", link: "b" },
+    ],
+    [{ path: "b", data: "b replaced" }],
+  );
+  assert.deepEqual(sink.summary(), ["a file a", "b file b replaced", "c hardlink a"]);
+  assert.equal(stats.rereads, 0);
+});
+
+Deno.test("mergeLayers whites out a lower hard link's target without losing the link", async () => {
+  const { sink, stats } = await merge(
+    [{ path: "a", data: "shared" }, { path: "b", type: "1", link: "a" }],
+    [{ path: ".wh.a" }],
+  );
+  assert.deepEqual(sink.summary(), ["b file shared"]);
+  assert.equal(stats.rereads, 1);
+});
+
+Deno.test("mergeLayers whites out a path below a directory that only lower layers have", async () => {
+  const { sink } = await merge(
+    [{ path: "x/", type: "5", mode: 0o700 }, { path: "x/y", data: "y" }, {
+      path: "x/z",
+      data: "z",
+    }],
+    [{ path: "x/.wh.y" }, { path: "missing/.wh.nothing" }],
+  );
+  // The marker neither creates "missing" nor overrides x's metadata.
+  assert.deepEqual(sink.summary(), ["x directory", "x/z file z"]);
+  assert.equal(sink.entries.get("x")!.meta!.mode, 0o700);
+});
+
+Deno.test("mergeLayers checks DiffIDs over the whole uncompressed stream, padding included", async () => {
+  const tar = new Uint8Array([...buildTar([{ path: "f", data: "f" }]), ...new Uint8Array(8192)]);
+  const diffId = `sha256:${createHash("sha256").update(tar).digest("hex")}`;
+  const gz = new Uint8Array(gzipSync(tar));
+  const ok = new RecordingSink();
+  await mergeLayers([{ ...memoryLayer("good", gz), diffId }], ok);
+  assert.deepEqual(ok.summary(), ["f file f"]);
+  const bad = `sha256:${"0".repeat(64)}`;
+  await assert.rejects(
+    mergeLayers([{ ...memoryLayer("bad", gz), diffId: bad }], new RecordingSink()),
+    new RegExp(`"bad": its content has digest ${diffId}, but the image says ${bad}`),
+  );
+});
+
+Deno.test("mergeLayers lets the sink's own errors through unchanged", async () => {
+  const sink = new RecordingSink();
+  sink.file = () => Promise.reject(new Error("disk full"));
+  await assert.rejects(
+    mergeLayers([memoryLayer("L1", buildTar([{ path: "f", data: "f" }]))], sink),
+    (error: Error) => !(error instanceof SyntaxError) && /disk full/.test(error.message),
+  );
 });

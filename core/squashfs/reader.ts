@@ -406,6 +406,16 @@ export class SquashfsReader {
   }
 
   /**
+   * Every entry with its path, in walk order (paths are built one at a time, so memory
+   * stays proportional to the image, not to the sum of path lengths).
+   *
+   * @returns Pairs of path bytes ("" for the root) and entry.
+   */
+  *walk(): Generator<{ path: Uint8Array; entry: SquashfsEntry }> {
+    for (const entry of this.#entries) yield { path: this.pathOf(entry), entry };
+  }
+
+  /**
    * The path of an entry relative to the image root, as bytes ("" for the root).
    *
    * @param entry An entry of this image.

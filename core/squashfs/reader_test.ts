@@ -9,10 +9,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { testWithTools } from "../../tests/_helpers/tools.ts";
-import { runSinglet } from "../../tests/_helpers/singlet.ts";
+import { runSinglet, SINGLET_BIN } from "../../tests/_helpers/singlet.ts";
+import { runAs, testUser } from "../../tests/_helpers/unpriv.ts";
 import { SquashfsReader } from "./reader.ts";
 import { extractSquashfs } from "./extract.ts";
 import { hostNodeMaker, hostXattrWriter } from "../../runtime/fsnodes.ts";
+import { busyboxLayerTar } from "../../tests/_helpers/fixtures.ts";
 
 const MAKE_TREE = new URL("./testdata/make_tree.sh", import.meta.url).pathname;
 
@@ -206,6 +208,29 @@ for (const comp of ["gzip", "zstd"]) {
 }
 
 testWithTools(
+  "reads the busybox fixture (tar2sqfs of the layer) as unsquashfs does",
+  ["tar2sqfs", "unsquashfs", "getfattr"],
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "singlet-sqfs-busybox-" });
+    try {
+      const image = `${dir}/busybox.sqfs`;
+      await sh("bash", ["-c", `tar2sqfs -q -f -c gzip "${image}" < "${await busyboxLayerTar()}"`]);
+      const list = await runSinglet(["squashfs", "list", image], { env: { TZ: "UTC" } });
+      assert.equal(list.code, 0, list.stderr);
+      assert.equal(list.stdout, await unsquashfsListing(image));
+      assert.match(list.stdout, / \/bin\/sh -> busybox\n/);
+      const x = await runSinglet(["squashfs", "extract", image, `${dir}/ours`]);
+      assert.equal(x.code, 0, x.stderr);
+      await sh("unsquashfs", ["-q", "-n", "-d", `${dir}/theirs`, image]);
+      assert.deepEqual(manifest(`${dir}/ours`), manifest(`${dir}/theirs`));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { root: true },
+);
+
+testWithTools(
   "stat and readFile return the entries and bytes of the source tree",
   ["mksquashfs", "setfattr", "openssl"],
   async () => {
@@ -241,6 +266,9 @@ testWithTools(
       );
       assert.equal(bad?.type, "file");
       assert.throws(() => reader.stat("files/nope"), /no such entry/);
+      const walked = [...reader.walk()];
+      assert.equal(walked.length, reader.list().length);
+      assert.equal(new TextDecoder().decode(walked.at(-1)!.path), "xattrs/link");
       assert.throws(() => reader.readFile("links"), /not a regular file/);
     } finally {
       reader.close();
@@ -317,6 +345,52 @@ testWithTools(
       assert.equal(Deno.statSync(`${target}/modes/owned`).uid, Deno.uid());
     } finally {
       reader.close();
+    }
+  },
+  { root: true },
+);
+
+testWithTools(
+  "an unprivileged user extracts without setuid bits, devices or privileged xattrs, as reported",
+  ["mksquashfs", "setfattr", "getfattr", "setpriv", "mknod", "openssl"],
+  async () => {
+    const { tree } = await sourceTree();
+    const user = await testUser();
+    const shared = await Deno.makeTempDir({ prefix: "singlet-sqfs-user-" });
+    try {
+      await Deno.chmod(shared, 0o755);
+      const image = `${shared}/image.sqfs`;
+      await sh("mksquashfs", [tree, image, "-noappend", "-quiet"]);
+      await Deno.chmod(image, 0o644);
+      const target = `${user.home}/extracted-${crypto.randomUUID()}`;
+      const result = await runAs(user, [
+        SINGLET_BIN,
+        "squashfs",
+        "extract",
+        image,
+        target,
+        "modes",
+        "special",
+        "xattrs",
+      ]);
+      try {
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stderr.match(/device nodes are only created as root/g)?.length, 3);
+        assert.ok(Deno.lstatSync(`${target}/special/fifo`).isFifo);
+        const setuid = Deno.statSync(`${target}/modes/setuid`);
+        assert.equal(setuid.mode! & 0o7777, 0o755);
+        assert.equal(setuid.uid, user.uid);
+        assert.equal(Deno.statSync(`${target}/modes/owned`).uid, user.uid);
+        assert.equal(Deno.statSync(`${target}/modes/readonly`).mode! & 0o777, 0o400);
+        assert.equal(Deno.statSync(`${target}/modes/sticky`).mode! & 0o7777, 0o1777);
+        const xattrs = await sh("getfattr", ["-d", "-m", "-", `${target}/xattrs/file`]);
+        assert.match(xattrs, /user\.plain="value"/);
+        assert.doesNotMatch(xattrs, /trusted\.|security\./);
+      } finally {
+        await Deno.remove(target, { recursive: true }).catch(() => {});
+      }
+    } finally {
+      await Deno.remove(shared, { recursive: true });
     }
   },
   { root: true },

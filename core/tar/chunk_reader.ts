@@ -20,6 +20,8 @@ export class ChunkReader {
   offset = 0;
 
   /**
+   * Wrap a chunk source.
+   *
    * @param source The byte chunks (a ReadableStream or any async iterable).
    */
   constructor(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>) {

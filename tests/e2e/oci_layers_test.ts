@@ -3,9 +3,12 @@
  * multi-layer OCI image must equal what `umoci unpack --rootless` extracts.
  */
 import assert from "node:assert/strict";
-import { readFileChunks } from "../../core/codec/file_chunks.ts";
-import { buildTar, describeSink, RecordingSink } from "../../core/squashfs/_layer_test_helpers.ts";
-import type { LayerSource } from "../../core/squashfs/layers.ts";
+import {
+  buildTar,
+  describeSink,
+  layoutLayers,
+  RecordingSink,
+} from "../../core/squashfs/_layer_test_helpers.ts";
 import { mergeLayers } from "../../core/squashfs/layers.ts";
 import {
   busyboxOciLayout,
@@ -15,27 +18,6 @@ import {
 import { buildImage, writeOciLayout } from "../_helpers/oci_writer.ts";
 import { testWithTools } from "../_helpers/tools.ts";
 import { describeTree } from "../_helpers/tree.ts";
-
-/**
- * The layers of the image `ref` in an OCI layout, base first.
- *
- * @param dir Layout directory.
- * @param ref Tag.
- * @returns One source per layer blob.
- */
-export async function layoutLayers(dir: string, ref: string): Promise<LayerSource[]> {
-  const blob = (digest: string) => `${dir}/blobs/${digest.replace(":", "/")}`;
-  const index = JSON.parse(await Deno.readTextFile(`${dir}/index.json`));
-  const descriptor =
-    index.manifests.find((m: { annotations?: Record<string, string> }) =>
-      m.annotations?.["org.opencontainers.image.ref.name"] === ref
-    ) ?? index.manifests[0];
-  const manifest = JSON.parse(await Deno.readTextFile(blob(descriptor.digest)));
-  return manifest.layers.map((layer: { digest: string }) => ({
-    name: layer.digest,
-    open: () => readFileChunks(blob(layer.digest)),
-  }));
-}
 
 async function umociTree(dir: string, ref: string): Promise<string> {
   const bundle = await Deno.makeTempDir({ prefix: "singlet-umoci-" });
