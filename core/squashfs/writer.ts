@@ -644,6 +644,9 @@ export class SquashfsWriter implements FsSink {
   }
 
   async #enqueue(job: Job): Promise<void> {
+    // A job dropped by abort() must not become an unhandled rejection.
+    job.result.catch(() => {});
+    if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
     this.#queue.push(job);
     while (this.#queue.length > this.#window) await this.#writeHead();
   }
