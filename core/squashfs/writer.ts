@@ -15,7 +15,7 @@ import { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
 import { pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
-import { CompressPool } from "./_compress_pool.ts";
+import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
 
 /** Compressors the writer supports. */
 export type SquashfsCompressor = "gzip" | "zstd";
@@ -199,7 +199,7 @@ export class SquashfsWriter implements FsSink {
         `Cannot use ${compressor} level ${level}: it must be an integer from ${min} to ${max}`,
       );
     }
-    const compressSync = metadataCompressor(compressor, level);
+    const compressSync = metadataCompressor(compressor, level, blockSize);
     const wasm = await SqfsInstance.create((block) => {
       const out = compressSync(block);
       return out.length < block.length ? out : undefined;
@@ -230,7 +230,7 @@ export class SquashfsWriter implements FsSink {
       base = output.offset;
     }
     const workers = Math.max(1, options.parallelism ?? navigator.hardwareConcurrency ?? 2);
-    const pool = new CompressPool(workers, compressor, level);
+    const pool = new CompressPool(workers, compressor, level, blockSize);
     const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
     writer.#seek(SUPERBLOCK_SIZE);
     return writer;
@@ -644,6 +644,9 @@ export class SquashfsWriter implements FsSink {
   }
 
   async #enqueue(job: Job): Promise<void> {
+    // A job dropped by abort() must not become an unhandled rejection.
+    job.result.catch(() => {});
+    if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
     this.#queue.push(job);
     while (this.#queue.length > this.#window) await this.#writeHead();
   }
@@ -761,10 +764,19 @@ function isZero(block: Uint8Array): boolean {
 function metadataCompressor(
   compressor: SquashfsCompressor,
   level: number,
+  blockSize: number,
 ): (b: Uint8Array) => Uint8Array {
   if (compressor === "gzip") return (b) => asBytes(zlib.deflateSync(b, { level }));
-  const opts = { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
-  return (b) => asBytes(zlib.zstdCompressSync(b, opts));
+  const params = {
+    [zlib.constants.ZSTD_c_compressionLevel]: level,
+    [zlib.constants.ZSTD_c_windowLog]: zstdWindowLog(blockSize),
+  };
+  return (b) => {
+    // pledgedSrcSize (Node >= 23.8; missing from the typings) gives a single-segment frame.
+    const options = { params, pledgedSrcSize: b.length } as zlib.ZstdOptions;
+    const out = asBytes(zlib.zstdCompressSync(b, options));
+    return out.subarray(0, zstdFrameLength(out));
+  };
 }
 
 function asBytes(b: Buffer): Uint8Array {
