@@ -164,7 +164,7 @@ const FLAGS: FlagSpec[] = [
   },
   {
     flags: "-p, --pid",
-    help: "run container in a new PID namespace",
+    help: "run container in a new PID namespace (always the case under singlet)",
     env: ["PID", "UNSHARE_PID"],
     kind: "bool",
   },

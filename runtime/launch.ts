@@ -341,9 +341,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
       capabilities,
       noNewPrivileges: !!options.noPrivs || plan.processUid !== 0,
       namespaces: {
-        // without -p the container shares the session's PID namespace (the helpers only),
-        // so it is not PID 1 and signals behave as on the host, as under Singularity
-        pid: !!(options.pid || options.containall),
+        // always (as SingularityCE's OCI mode): when the payload's PID 1 exits, whatever it
+        // left running dies with it; the action script keeps signals working under PID 1
+        pid: true,
         ipc: !!(options.ipc || options.containall),
         uts: !!options.uts,
         net: !!options.net,
