@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   docker-registry skopeo umoci busybox-static debootstrap openssl apache2-utils shellcheck
   rustc cargo libstd-rust-dev-wasm32
   attr procps zstd
+  charliecloud-runtime
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
