@@ -21,6 +21,8 @@ singlet_restore=\${SINGLET_ENV_RESTORE-}
 unset SINGLET_ENV_INJECT SINGLET_ENV_RESTORE
 singlet_default_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 singlet_injected=
+# the shell's own default prompt, to tell it from one the image or the user chose
+singlet_ps1_default=\${PS1-}
 
 singlet_inject_user_env() {
     if [ -z "$singlet_injected" ]; then
@@ -77,11 +79,11 @@ export PATH
 eval "$singlet_restore"
 
 case \${PS1-} in
-    "" | "Singularity> " | "Apptainer> ") PS1="Singlet> " ;;
+    "" | "$singlet_ps1_default" | "Singularity> " | "Apptainer> ") PS1="Singlet> " ;;
 esac
 export PS1
 
-unset singlet_inject singlet_restore singlet_injected singlet_script singlet_default_path
+unset singlet_inject singlet_restore singlet_injected singlet_script singlet_default_path singlet_ps1_default
 
 # As PID 1 of the container's PID namespace the payload would ignore every signal it has
 # no handler for (SIGTERM from a batch system included): run it as a child instead and
