@@ -272,6 +272,97 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
       assert.equal(out.trim(), "0");
     });
 
+    await t.step(
+      "-H, --no-home, --cwd, --scratch, --dns and --no-mount do as Singularity",
+      async () => {
+        const src = await Deno.makeTempDir({ prefix: "singlet-home-" });
+        await Deno.chmod(src, 0o777);
+        await Deno.writeTextFile(`${src}/dotfile`, "mine\n");
+        const home = ok(
+          await runner.run(
+            ["exec", "-H", `${src}:/home/fake`, sif, "sh", "-c", 'echo "$HOME"; cat ~/dotfile'],
+            {},
+            "/tmp",
+          ),
+          "-H",
+        );
+        assert.equal(home, "/home/fake\nmine\n");
+        const noHome = await runner.run(
+          ["exec", "--no-home", sif, "ls", "-A", runner.home()],
+          {},
+          "/tmp",
+        );
+        assert.equal(noHome.stdout, "", "the home directory is not mounted");
+        assert.equal(ok(await runner.run(["exec", "--cwd", "/bin", sif, "pwd"]), "cwd"), "/bin\n");
+        const scratch = ok(
+          await runner.run([
+            "exec",
+            "-S",
+            "/scratch",
+            sif,
+            "sh",
+            "-c",
+            "ls -A /scratch; touch /scratch/x && echo w",
+          ]),
+          "scratch",
+        );
+        assert.equal(scratch, "w\n");
+        const dns = ok(
+          await runner.run([
+            "exec",
+            "--dns",
+            "192.0.2.1,192.0.2.2",
+            sif,
+            "cat",
+            "/etc/resolv.conf",
+          ]),
+          "dns",
+        );
+        assert.equal(dns, "nameserver 192.0.2.1\nnameserver 192.0.2.2\n");
+        const marker = `${src}/../singlet-tmp-marker-${runner.uid()}`;
+        await Deno.writeTextFile(marker, "");
+        const tmp = await runner.run(
+          ["exec", "--no-mount", "tmp", sif, "ls", await Deno.realPath(marker)],
+          {},
+          "/",
+        );
+        assert.notEqual(tmp.code, 0, "host /tmp is not bound with --no-mount tmp");
+        await Deno.remove(marker);
+        await Deno.remove(src, { recursive: true });
+      },
+    );
+
+    await t.step("--env-file and SINGULARITY_BIND-style variables are honoured", async () => {
+      const dir = await Deno.makeTempDir({ prefix: "singlet-envfile-" });
+      await Deno.chmod(dir, 0o777);
+      await Deno.writeTextFile(`${dir}/vars`, "# comment\nexport FROM_FILE='a b'\n");
+      await Deno.chmod(`${dir}/vars`, 0o644);
+      const out = ok(
+        await runner.run(
+          ["exec", "--env-file", `${dir}/vars`, sif, "sh", "-c", 'echo "$FROM_FILE"; ls /bound'],
+          { SINGULARITY_BIND: `${dir}:/bound` },
+        ),
+        "env-file",
+      );
+      assert.equal(out, "a b\nvars\n");
+      await Deno.remove(dir, { recursive: true });
+    });
+
+    await t.step("--compat cleans the environment and makes the root writable", async () => {
+      const out = ok(
+        await runner.run([
+          "exec",
+          "--compat",
+          sif,
+          "sh",
+          "-c",
+          'echo "[$FOO]"; touch /shared/y && echo w',
+        ], { FOO: "x" }),
+        "compat",
+      );
+      assert.equal(out, "[]\nw\n");
+    });
+
     await t.step("SquashFS files and sandbox directories run too", async () => {
       // a user runs sandboxes they built, i.e. own (root-owned files cannot be copied up
       // into the writable layer from a user namespace)
@@ -285,6 +376,16 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         })
           .output();
       }
+      const written = await runner.run(["exec", "--writable", sandbox, "touch", "/shared/persist"]);
+      assert.equal(written.code, 0, written.stderr);
+      assert.ok(
+        (await Deno.stat(`${sandbox}/shared/persist`)).isFile,
+        "--writable writes the sandbox",
+      );
+      await Deno.remove(`${sandbox}/shared/persist`);
+      const refused = await runner.run(["exec", "--writable", sif, "true"]);
+      assert.equal(refused.code, 255);
+      assert.match(refused.stderr, /SquashFS images are read-only/);
       for (const image of [images.squashfs, sandbox]) {
         const out = ok(
           await runner.run(["exec", image, "cat", "/.singularity.d/runscript"]),
