@@ -44,3 +44,6 @@ export { decompress, detectCompression } from "./core/codec/decompress.ts";
 export type { Compression, DecompressOptions } from "./core/codec/decompress.ts";
 export * from "./core/squashfs/reader.ts";
 export * from "./core/squashfs/extract.ts";
+export { launch } from "./runtime/launch.ts";
+export type { BindSpec, LaunchLogger, LaunchOptions } from "./runtime/launch.ts";
+export type { Action } from "./runtime/action_script.ts";
