@@ -178,7 +178,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
       writable: !!options.writable,
       ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
       overlays,
-      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY") === "fuse",
+      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
     });
     log.debug(`rootfs ${layout.rootfs} (overlay: ${layout.overlay})`);
     if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
@@ -329,7 +329,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
       // runc's read-only remount of "/" would clear nosuid/nodev: make each top-level
       // entry read-only instead (its readonlyPaths keep them), "/" itself being root's
       readonlyRootfs: false,
-      readonlyPaths: options.writableTmpfs || options.writable ? [] : await topLevel(files, mounts),
+      readonlyPaths: options.writableTmpfs || options.writable || overlays.some((o) => o.writable)
+        ? []
+        : await topLevel(files, mounts),
       args,
       env,
       cwd,

@@ -22,7 +22,7 @@ export interface RootfsOptions {
   tmpfsSizeMiB?: number;
   /** Extra lower layers above the image (`--overlay dir:ro`, SquashFS overlays). */
   overlays?: OverlayLayer[];
-  /** Force fuse-overlayfs (tests of the fallback; SINGLET_OVERLAY=fuse). */
+  /** Force fuse-overlayfs (tests of the fallback; SINGLET_OVERLAY_DRIVER=fuse-overlayfs). */
   forceFuseOverlay?: boolean;
 }
 
@@ -127,7 +127,8 @@ export async function prepareRootfs(
     }
   }
   try {
-    await session.run(["fuse-overlayfs", "-o", data, rootfs]);
+    // allow_other: the container process is not the namespace root that mounted it
+    await session.run(["fuse-overlayfs", "-o", `${data},allow_other`, rootfs]);
   } catch (error) {
     throw new SingletError(`Cannot create the writable overlay: ${describe(error)}`, {
       hint: "the kernel refused an overlay and fuse-overlayfs failed; is /dev/fuse usable?",
