@@ -12,14 +12,19 @@
  *
  * @module
  */
-import denoConfig from "./deno.json" with { type: "json" };
-
-/** singlet's version, from deno.json. */
-export const VERSION: string = denoConfig.version;
-
+export { VERSION } from "./core/version.ts";
 export { EXIT_FAILURE, EXIT_USAGE, SingletError, UsageError } from "./core/errors.ts";
 export type { SingletErrorOptions } from "./core/errors.ts";
+export * from "./core/build/deffile.ts";
+export * from "./core/build/deffile_text.ts";
+export * from "./core/build/deffile_json.ts";
+export * from "./core/build/build_args.ts";
+export * from "./core/build/section_scripts.ts";
+export * from "./core/image/singularity_d.ts";
 export * from "./core/sif/mod.ts";
+export * from "./core/image/inspect.ts";
+export * from "./core/image/image_files.ts";
+export * as oci from "./core/oci/mod.ts";
 export { DEFAULT_GZIP_LEVEL, SquashfsWriter } from "./core/squashfs/writer.ts";
 export type {
   SquashfsCompressor,
@@ -37,3 +42,5 @@ export { readTar } from "./core/tar/reader.ts";
 export type { ReadTarOptions, SparseSegment, TarEntry, TarEntryKind } from "./core/tar/reader.ts";
 export { decompress, detectCompression } from "./core/codec/decompress.ts";
 export type { Compression, DecompressOptions } from "./core/codec/decompress.ts";
+export * from "./core/squashfs/reader.ts";
+export * from "./core/squashfs/extract.ts";

@@ -6,14 +6,15 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
-import { COMMANDS } from "./commands/mod.ts";
+import { registrarsFor } from "./commands/mod.ts";
+import type { CommandRegistrar } from "./_command.ts";
 import { type GlobalOptions, requestedExitCode } from "./_command.ts";
 import { configureOutput, log, type LogLevel, printHint } from "./_output.ts";
 import { EXIT_FAILURE, EXIT_USAGE, SingletError } from "../core/errors.ts";
-import { VERSION } from "../mod.ts";
+import { VERSION } from "../core/version.ts";
 
-/** Build the root program with every verb registered (not yet parsed). */
-function buildProgram(): Command {
+/** Build the root program with the given verbs registered (not yet parsed). */
+function buildProgram(registrars: readonly CommandRegistrar[]): Command {
   const program = new Command("singlet")
     .description(
       "Pull, build and run Singularity-compatible containers without root.\n" +
@@ -42,7 +43,7 @@ function buildProgram(): Command {
         nocolor: !!root.opts().nocolor,
       });
     });
-  for (const register of COMMANDS) register(program);
+  for (const register of registrars) register(program);
   // Every verb inherits exit handling and output routing from the root.
   for (const command of allCommands(program)) {
     command.exitOverride().configureOutput({
@@ -72,11 +73,17 @@ function levelFrom(options: GlobalOptions): LogLevel {
   return "info";
 }
 
-/** Global flags scanned by hand, for the error path when commander itself failed. */
-function scanGlobalFlags(args: readonly string[]): GlobalOptions {
-  const options: GlobalOptions = {};
+/**
+ * Global flags scanned by hand (for the error path when commander itself fails) and the
+ * verb after them (to load only that verb's module).
+ */
+function scanGlobalFlags(args: readonly string[]): GlobalOptions & { verb?: string } {
+  const options: GlobalOptions & { verb?: string } = {};
   for (const arg of args) {
-    if (!arg.startsWith("-")) break;
+    if (!arg.startsWith("-")) {
+      options.verb = arg;
+      break;
+    }
     if (arg === "-d" || arg === "--debug") options.debug = true;
     if (arg === "-q" || arg === "--quiet") options.quiet = true;
     if (arg === "-s" || arg === "--silent") options.silent = true;
@@ -96,7 +103,7 @@ function scanGlobalFlags(args: readonly string[]): GlobalOptions {
 export async function main(args: readonly string[]): Promise<number> {
   const globals = scanGlobalFlags(args);
   configureOutput({ level: levelFrom(globals), nocolor: !!globals.nocolor });
-  const program = buildProgram();
+  const program = buildProgram(await registrarsFor(globals.verb));
   try {
     await program.parseAsync([...args], { from: "user" });
     return requestedExitCode();

@@ -128,11 +128,17 @@ export async function runCommand(
       await writer.write(stdinBytes);
       await writer.close();
     }
-    const output = await child.output().catch(async () => {
-      // output() refuses when no stream is piped; wait for the status instead.
-      const status = await child.status;
-      return { ...status, stdout: new Uint8Array(), stderr: new Uint8Array() };
-    });
+    // Collect whichever streams are piped; child.output() insists on both.
+    const collect = (mode: StdioMode | undefined, stream: () => ReadableStream<Uint8Array>) =>
+      (mode ?? "piped") === "piped"
+        ? new Response(stream()).bytes()
+        : Promise.resolve(new Uint8Array());
+    const [stdout, stderr, status] = await Promise.all([
+      collect(options.stdout, () => child.stdout),
+      collect(options.stderr, () => child.stderr),
+      child.status,
+    ]);
+    const output = { ...status, stdout, stderr };
     const code = output.signal ? 128 + signalNumber(output.signal) : output.code;
     return { code, signal: output.signal, stdout: output.stdout, stderr: output.stderr };
   } finally {

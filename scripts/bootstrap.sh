@@ -11,8 +11,8 @@ DENO_VERSION=2.9.6
 DEBIAN_PACKAGES=(
   runc crun uidmap squashfuse fuse-overlayfs squashfs-tools squashfs-tools-ng siftool
   docker-registry skopeo umoci busybox-static debootstrap openssl apache2-utils shellcheck
-  rustc cargo libstd-rust-dev-wasm32 attr procps
-  zstd
+  rustc cargo libstd-rust-dev-wasm32
+  attr procps zstd
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

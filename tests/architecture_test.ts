@@ -12,7 +12,8 @@ async function productFiles(dir: string): Promise<string[]> {
     for await (const entry of Deno.readDir(`${REPO_ROOT}/${path}`)) {
       const child = `${path}/${entry.name}`;
       if (entry.isDirectory && entry.name !== "testdata") await walk(child);
-      else if (entry.isFile && child.endsWith(".ts") && !child.endsWith("_test.ts")) {
+      // Test files and test-only helpers (`*_test.ts`, `_tree_test_helpers.ts`) are exempt.
+      else if (entry.isFile && child.endsWith(".ts") && !entry.name.includes("_test")) {
         files.push(child);
       }
     }
@@ -69,5 +70,18 @@ Deno.test("only runtime/_command.ts starts processes in product code", async () 
       ),
     );
   }
+  assert.deepEqual(found, []);
+});
+
+Deno.test("cli/ never imports the library façade mod.ts: each verb loads only what it uses", async () => {
+  const found = await violations(
+    "cli",
+    (file, source) =>
+      imports(source).filter((spec) => /(^|\/)\.\.\/mod\.ts$|^\.\.\/\.\.\/mod\.ts$/.test(spec)).map(
+        (
+          spec,
+        ) => `${file} imports ${spec}`,
+      ),
+  );
   assert.deepEqual(found, []);
 });

@@ -8,7 +8,7 @@ import { action, type Command } from "../_command.ts";
 import { printJson, printOut } from "../_output.ts";
 import { checkHost } from "../../runtime/host_check.ts";
 import { SingletError } from "../../core/errors.ts";
-import { VERSION } from "../../mod.ts";
+import { VERSION } from "../../core/version.ts";
 
 const LABELS = { ok: "ok", fail: "FAIL", missing: "MISSING", note: "note" } as const;
 

@@ -180,6 +180,7 @@ export function registerSif(program: Command): void {
 
   sif.command("header")
     .description("Display global header")
+    .addHelpText("after", "\nExamples:\n  singlet sif header image.sif")
     .argument("<sif_path>", "the SIF image")
     .option("--json", "print JSON instead of text")
     .action(action((path: string, opts: { json?: boolean }) => {
@@ -190,6 +191,7 @@ export function registerSif(program: Command): void {
 
   sif.command("list")
     .description("List data objects")
+    .addHelpText("after", "\nExamples:\n  singlet sif list image.sif")
     .argument("<sif_path>", "the SIF image")
     .option("--json", "print JSON instead of text")
     .action(action((path: string, opts: { json?: boolean }) => {
@@ -200,6 +202,7 @@ export function registerSif(program: Command): void {
 
   sif.command("info")
     .description("Display data object info")
+    .addHelpText("after", "\nExamples:\n  singlet sif info 1 image.sif")
     .argument("<id>", "the object ID", objectId)
     .argument("<sif_path>", "the SIF image")
     .option("--json", "print JSON instead of text")
@@ -212,6 +215,7 @@ export function registerSif(program: Command): void {
 
   sif.command("dump")
     .description("Dump data object")
+    .addHelpText("after", "\nExamples:\n  singlet sif dump 1 image.sif")
     .argument("<id>", "the object ID", objectId)
     .argument("<sif_path>", "the SIF image")
     .action(action((id: number, path: string) => {
@@ -219,16 +223,23 @@ export function registerSif(program: Command): void {
       const descriptor = image.descriptor(id);
       // Large reads into one reused buffer, written straight to stdout.
       const buffer = new Uint8Array(Math.min(1 << 20, Math.max(descriptor.size, 1)));
-      for (let position = 0; position < descriptor.size;) {
-        const n = image.readInto(descriptor, buffer, position);
-        let written = 0;
-        while (written < n) written += Deno.stdout.writeSync(buffer.subarray(written, n));
-        position += n;
+      try {
+        for (let position = 0; position < descriptor.size;) {
+          const n = image.readInto(descriptor, buffer, position);
+          let written = 0;
+          while (written < n) written += Deno.stdout.writeSync(buffer.subarray(written, n));
+          position += n;
+        }
+      } catch (error) {
+        // The reader went away (`| head`): stop quietly with SIGPIPE's status, as siftool.
+        if (error instanceof Deno.errors.BrokenPipe) return 141;
+        throw error;
       }
     }));
 
   sif.command("new")
     .description("Create SIF image")
+    .addHelpText("after", "\nExamples:\n  singlet sif new image.sif")
     .argument("<sif_path>", "the SIF image to create")
     .option(
       "--capacity <n>",
@@ -305,6 +316,7 @@ export function registerSif(program: Command): void {
 
   sif.command("del")
     .description("Delete data object")
+    .addHelpText("after", "\nExamples:\n  singlet sif del 1 image.sif")
     .argument("<id>", "the object ID", objectId)
     .argument("<sif_path>", "the SIF image")
     .option("--zero", "overwrite the object's data with zeros")
@@ -317,6 +329,7 @@ export function registerSif(program: Command): void {
 
   sif.command("setprim")
     .description("Set primary system partition")
+    .addHelpText("after", "\nExamples:\n  singlet sif setprim 1 image.sif")
     .argument("<id>", "the object ID", objectId)
     .argument("<sif_path>", "the SIF image")
     .action(action(async (id: number, path: string) => {

@@ -229,7 +229,7 @@ export function registerSquashfsPack(program: Command): void {
       const sources = openSources(srcs, (m) => log.warning(m));
       const total = sources.reduce((n, s) => n + s.totalBytes, 0);
       const bar = new Progress(`Packing ${out}`, total);
-      const writer = await SquashfsWriter.create(out, {
+      const options = {
         compressor: opts.comp,
         ...(level === undefined ? {} : { level }),
         blockSize: blockSize(opts.blockSize),
@@ -240,14 +240,24 @@ export function registerSquashfsPack(program: Command): void {
         ...(opts.processors === undefined
           ? {}
           : { parallelism: integer(opts.processors, "--processors", 1, 1024) }),
-        onProgress: (n) => bar.update(n),
-      });
-      // Ctrl-C leaves nothing behind: the temporary image is removed.
+        onProgress: (n: number) => bar.update(n),
+      };
+      // Ctrl-C leaves nothing behind: the temporary image is removed, exit code 130. The
+      // listener is in place before the temporary file exists.
+      let writer: SquashfsWriter | undefined;
+      let signalled = false;
+      let interrupted: Promise<void> | undefined;
       const onSignal = () => {
-        writer.abort().finally(() => Deno.exit(130));
+        signalled = true;
+        if (writer) interrupted ??= writer.abort().finally(() => Deno.exit(130));
       };
       Deno.addSignalListener("SIGINT", onSignal);
       try {
+        writer = await SquashfsWriter.create(out, options);
+        if (signalled) {
+          await writer.abort();
+          return 130;
+        }
         for (const source of sources) await source.emit(writer);
         const stats = await writer.finish();
         bar.update(total);
@@ -257,7 +267,11 @@ export function registerSquashfsPack(program: Command): void {
             (stats.duplicates ? `, ${stats.duplicates} duplicate files stored once` : ""),
         );
       } catch (error) {
-        await writer.abort();
+        if (interrupted) {
+          await interrupted;
+          return 130;
+        }
+        await writer?.abort();
         throw error;
       } finally {
         Deno.removeSignalListener("SIGINT", onSignal);

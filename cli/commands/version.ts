@@ -5,7 +5,7 @@
  */
 import { action, type Command } from "../_command.ts";
 import { printOut } from "../_output.ts";
-import { VERSION } from "../../mod.ts";
+import { VERSION } from "../../core/version.ts";
 
 /**
  * Register `singlet version`.

@@ -33,7 +33,14 @@ export async function writeAtomically<T>(
   write: (file: Deno.FsFile) => Promise<T>,
   options: AtomicOptions = {},
 ): Promise<T> {
-  const { dir, base } = splitPath(path);
+  // Replace what a symbolic link points to, not the link (siftool edits through links).
+  let target = path;
+  try {
+    target = Deno.realPathSync(path);
+  } catch {
+    // does not exist yet
+  }
+  const { dir, base } = splitPath(target);
   const suffix = crypto.getRandomValues(new Uint32Array(2)).join("");
   const temp = `${dir}/.${base}.singlet-${suffix}.tmp`;
   let file: Deno.FsFile | undefined;
@@ -80,7 +87,7 @@ export async function writeAtomically<T>(
     await file.sync();
     file.close();
     file = undefined;
-    await Deno.rename(temp, path);
+    await Deno.rename(temp, target);
     await syncDirectory(dir);
     return result;
   } catch (error) {

@@ -14,11 +14,14 @@
  * @throws {RangeError} When the value is outside ±2^53.
  */
 export function readInt64(view: DataView, offset: number, field: string): number {
-  const value = view.getBigInt64(offset, true);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw new RangeError(`${field} is out of range (${value})`);
+  // Two 32-bit reads instead of a BigInt: this runs for every field of every descriptor.
+  const lo = view.getUint32(offset, true);
+  const hi = view.getInt32(offset + 4, true);
+  const value = hi * 4294967296 + lo;
+  if (hi >= 0x200000 || hi < -0x200000 || !Number.isSafeInteger(value)) {
+    throw new RangeError(`${field} is out of range (${view.getBigInt64(offset, true)})`);
   }
-  return Number(value);
+  return value;
 }
 
 /**
@@ -53,6 +56,16 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true });
  * @returns The text, or undefined when the bytes are not valid UTF-8.
  */
 export function decodeUtf8(bytes: Uint8Array): string | undefined {
+  if (bytes.length === 0) return "";
+  // Names are nearly always ASCII: skip the decoder for them.
+  let ascii = true;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return String.fromCharCode(...bytes);
   try {
     return strictDecoder.decode(bytes);
   } catch {

@@ -101,7 +101,7 @@ export const DEFAULT_GROUP = 1;
 export const RUN_SINGULARITY_LAUNCH_SCRIPT = "#!/usr/bin/env run-singularity\n";
 
 /** Go's zero `time.Time` in Unix seconds: what deterministic images store as times. */
-export const GO_ZERO_TIME = -62135596800;
+export const GO_ZERO_TIME: number = -62135596800;
 
 /** Data object types (`DataType`, base 0x4001). */
 export const DataType = {

@@ -96,6 +96,9 @@ export interface AddObjectsOptions extends TimeOptions {
 const typeName = (dataType: number) =>
   DATA_TYPE_NAMES[dataType] ?? `type 0x${dataType.toString(16)}`;
 
+/** Chunks smaller than a quarter of this are gathered before writing. */
+const COALESCE_SIZE = 1 << 20;
+
 function isUint32(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 }
@@ -295,13 +298,30 @@ export async function appendObject(
   const hasher = input.dataType === DataType.OCIRootIndex || input.dataType === DataType.OCIBlob
     ? (await import("node:crypto")).createHash("sha256")
     : undefined;
+  // Small chunks are gathered into one buffer: a write per 4 KiB chunk would cost more in
+  // system calls than the copy. Large chunks go straight through. Memory stays bounded.
+  const pending = new Uint8Array(COALESCE_SIZE);
+  let pendingLength = 0;
+  const flush = async () => {
+    if (pendingLength === 0) return;
+    await writeAll(target.file, pending.subarray(0, pendingLength));
+    pendingLength = 0;
+  };
   for await (const chunk of chunksOf(input.data)) {
     if (chunk.length === 0) continue;
-    await writeAll(target.file, chunk);
     hasher?.update(chunk);
+    if (chunk.length >= COALESCE_SIZE / 4) {
+      await flush();
+      await writeAll(target.file, chunk);
+    } else {
+      if (pendingLength + chunk.length > COALESCE_SIZE) await flush();
+      pending.set(chunk, pendingLength);
+      pendingLength += chunk.length;
+    }
     written += chunk.length;
     onProgress?.(written);
   }
+  await flush();
   if (hasher) {
     prepared.extra.set(new TextEncoder().encode(`sha256:${hasher.digest("hex")}`));
   }
@@ -346,13 +366,13 @@ export async function appendObject(
  * await addObjects("image.sif", [{ dataType: DataType.Labels, data: '{"a":"b"}' }]);
  * ```
  */
-export function addObjects(
+export async function addObjects(
   path: string,
   objects: readonly ObjectInput[],
   options: AddObjectsOptions = {},
 ): Promise<RawDescriptor[]> {
   for (const object of objects) prepareInput(object);
-  return editSif(path, options, async (state: EditState) => {
+  return await editSif(path, options, async (state: EditState) => {
     const added: RawDescriptor[] = [];
     for (const [index, object] of objects.entries()) {
       added.push(

@@ -169,6 +169,11 @@ export async function createSif(
     if (error instanceof SingletError || error instanceof RangeError) throw error;
     throw new SingletError(`Cannot write SIF image "${path}": ${(error as Error).message}`, {
       cause: error,
+      ...(error instanceof Deno.errors.PermissionDenied
+        ? {
+          hint: "singlet writes a temporary file next to the image: the directory must be writable",
+        }
+        : {}),
     });
   }
 }

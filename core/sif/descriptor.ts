@@ -62,22 +62,38 @@ export function decodeDescriptor(bytes: Uint8Array): RawDescriptor {
   if (bytes.length < DESCRIPTOR_SIZE) {
     throw new RangeError(`descriptor needs ${DESCRIPTOR_SIZE} bytes, got ${bytes.length}`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, DESCRIPTOR_SIZE);
+  return decodeDescriptorAt(
+    new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    bytes,
+    0,
+  );
+}
+
+/**
+ * Decode the descriptor at `at` in a table, reusing one view for the whole table (loading
+ * a thousand descriptors should not make a thousand views).
+ *
+ * @param view A view over `bytes`.
+ * @param bytes The table.
+ * @param at Offset of the descriptor in the table.
+ * @returns The raw descriptor (byte fields are copies).
+ */
+export function decodeDescriptorAt(view: DataView, bytes: Uint8Array, at: number): RawDescriptor {
   return {
-    dataType: view.getInt32(D.dataType, true),
-    used: bytes[D.used] !== 0,
-    id: view.getUint32(D.id, true),
-    groupId: view.getUint32(D.groupId, true),
-    linkedId: view.getUint32(D.linkedId, true),
-    offset: readInt64(view, D.offset, "offset"),
-    size: readInt64(view, D.size, "size"),
-    sizeWithPadding: readInt64(view, D.sizeWithPadding, "padded size"),
-    createdAt: readInt64(view, D.createdAt, "creation time"),
-    modifiedAt: readInt64(view, D.modifiedAt, "modification time"),
-    uid: view.getBigInt64(D.uid, true),
-    gid: view.getBigInt64(D.gid, true),
-    name: bytes.slice(D.name, D.name + NAME_SIZE),
-    extra: bytes.slice(D.extra, D.extra + EXTRA_SIZE),
+    dataType: view.getInt32(at + D.dataType, true),
+    used: bytes[at + D.used] !== 0,
+    id: view.getUint32(at + D.id, true),
+    groupId: view.getUint32(at + D.groupId, true),
+    linkedId: view.getUint32(at + D.linkedId, true),
+    offset: readInt64(view, at + D.offset, "offset"),
+    size: readInt64(view, at + D.size, "size"),
+    sizeWithPadding: readInt64(view, at + D.sizeWithPadding, "padded size"),
+    createdAt: readInt64(view, at + D.createdAt, "creation time"),
+    modifiedAt: readInt64(view, at + D.modifiedAt, "modification time"),
+    uid: view.getBigInt64(at + D.uid, true),
+    gid: view.getBigInt64(at + D.gid, true),
+    name: bytes.slice(at + D.name, at + D.name + NAME_SIZE),
+    extra: bytes.slice(at + D.extra, at + D.extra + EXTRA_SIZE),
   };
 }
 
@@ -241,6 +257,8 @@ export class Descriptor {
   #extra: DescriptorExtra | undefined;
 
   /**
+   * Wrap a decoded record (usually done by {@linkcode SifImage}).
+   *
    * @param raw The decoded record; its name must be valid UTF-8.
    * @param relativeId ID minus the lowest ID of the object's group.
    */
@@ -248,59 +266,61 @@ export class Descriptor {
     this.raw = raw;
     this.relativeId = relativeId;
     const name = decodeUtf8(trimNul(raw.name));
-    if (name === undefined) throw new SyntaxError(`object ${raw.id} has a name that is not UTF-8`);
+    if (name === undefined) {
+      throw new SyntaxError(`object ${raw.id} has a name that is not valid UTF-8`);
+    }
     this.name = name;
   }
 
-  /** @returns The data type code (`DataType`). */
+  /** The data type code (`DataType`). */
   get dataType(): number {
     return this.raw.dataType;
   }
-  /** @returns The data type as siftool names it ("Def.FILE", "FS", …; "Unknown" otherwise). */
+  /** The data type as siftool names it ("Def.FILE", "FS", …; "Unknown" otherwise). */
   get typeName(): string {
     return DATA_TYPE_NAMES[this.raw.dataType] ?? "Unknown";
   }
-  /** @returns The object ID. */
+  /** The object ID. */
   get id(): number {
     return this.raw.id;
   }
-  /** @returns The group ID, 0 when the object is in no group. */
+  /** The group ID, 0 when the object is in no group. */
   get groupId(): number {
     return (this.raw.groupId & ~GROUP_MASK) >>> 0;
   }
-  /** @returns The linked object or group ID, 0 when not linked. */
+  /** The linked object or group ID, 0 when not linked. */
   get linkedId(): number {
     return (this.raw.linkedId & ~GROUP_MASK) >>> 0;
   }
-  /** @returns Whether {@linkcode linkedId} names a group rather than an object. */
+  /** Whether {@linkcode linkedId} names a group rather than an object. */
   get linkedToGroup(): boolean {
     return ((this.raw.linkedId & GROUP_MASK) >>> 0) === GROUP_MASK;
   }
-  /** @returns Absolute file offset of the data. */
+  /** Absolute file offset of the data. */
   get offset(): number {
     return this.raw.offset;
   }
-  /** @returns Size of the data in bytes. */
+  /** Size of the data in bytes. */
   get size(): number {
     return this.raw.size;
   }
-  /** @returns Size plus the alignment padding before the data. */
+  /** Size plus the alignment padding before the data. */
   get sizeWithPadding(): number {
     return this.raw.sizeWithPadding;
   }
-  /** @returns Creation time, Unix seconds. */
+  /** Creation time, Unix seconds. */
   get createdAt(): number {
     return this.raw.createdAt;
   }
-  /** @returns Modification time, Unix seconds. */
+  /** Modification time, Unix seconds. */
   get modifiedAt(): number {
     return this.raw.modifiedAt;
   }
-  /** @returns The extra field decoded for this data type. */
+  /** The extra field decoded for this data type. */
   get extra(): DescriptorExtra {
     return this.#extra ??= decodeExtra(this.raw.dataType, this.raw.extra);
   }
-  /** @returns The partition metadata, or undefined when this is not a partition. */
+  /** The partition metadata, or undefined when this is not a partition. */
   get partition(): PartitionExtra | undefined {
     const extra = this.extra;
     return extra.kind === "partition" ? extra : undefined;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { testWithTools } from "../../tests/_helpers/tools.ts";
 import { SingletError } from "../errors.ts";
 import {
+  createSif,
   DataType,
   FsType,
   GROUP_MASK,
@@ -132,6 +133,29 @@ Deno.test("openSif() names the file and the problem for a file that is not a SIF
       () => openSifSync(new Uint8Array(0), { name: "empty" }),
       /"empty": the file is empty/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("openSif() reads an empty object whose alignment padding lies past the end of the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/x.sif`;
+    await createSif(path, [
+      { dataType: DataType.Generic, data: "abc" },
+      { dataType: DataType.Generic, data: "", alignment: 4096 },
+    ]);
+    using image = await openSif(path);
+    const empty = image.descriptor(2);
+    assert.ok(empty.offset > image.fileSize, "the padding was never written");
+    assert.deepEqual(await image.readObject(empty), new Uint8Array());
+    const chunks = [];
+    for await (const chunk of image.objectStream(empty)) chunks.push(chunk);
+    assert.deepEqual(chunks, []);
+    // The same from bytes in memory.
+    using inMemory = openSifSync(await Deno.readFile(path));
+    assert.deepEqual(await inMemory.readObject(inMemory.descriptor(2)), new Uint8Array());
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

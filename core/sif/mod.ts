@@ -105,6 +105,7 @@ export {
   type ByteSource,
   DEFAULT_CHUNK_SIZE,
   type DescriptorSelector,
+  MAX_DESCRIPTORS,
   openSif,
   type OpenSifOptions,
   openSifSync,

@@ -88,7 +88,7 @@ export function formatHeader(header: SifHeader): string {
 const RULE = "------------------------------------------------------------------------------\n";
 
 function padRight(text: string, width: number): string {
-  const n = [...text].length;
+  const n = text.length; // digits and ASCII only
   return n >= width ? text : text + " ".repeat(width - n);
 }
 

@@ -21,16 +21,22 @@ export interface DirectorySourceOptions {
   onWarning?: (message: string) => void;
 }
 
-type Kind = "file" | "directory" | "symlink" | "chardev" | "blockdev" | "fifo" | "socket";
+/** The entry types a directory walk finds. */
+export type Kind = "file" | "directory" | "symlink" | "chardev" | "blockdev" | "fifo" | "socket";
 
-interface ScannedEntry {
+/** One entry found by {@linkcode DirectorySource.scan}. */
+export interface ScannedEntry {
   /** Path relative to the image root, as bytes. */
   path: Uint8Array;
-  /** Absolute host path. */
+  /** Host path. */
   host: string;
+  /** File type. */
   kind: Kind;
+  /** Mode, owner and time (no xattrs: Deno cannot read them). */
   meta: EntryMeta;
+  /** Size of a regular file, 0 otherwise. */
   size: number;
+  /** Device number of a device node (Linux dev_t). */
   rdev: number;
   /** For the second and later names of a hard-linked inode: the first name. */
   linkTo?: Uint8Array;
@@ -225,7 +231,7 @@ export class DirectorySource {
 }
 
 /** How many entries ahead small files are read. */
-const PREFETCH = 32;
+const PREFETCH = 8;
 
 /** Yield a file read ahead, checking it still has the size the scan saw. */
 async function* prefetched(

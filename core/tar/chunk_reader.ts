@@ -106,6 +106,14 @@ export class ChunkReader {
     }
   }
 
+  /** Read and discard everything up to the end of the stream. */
+  async drain(): Promise<void> {
+    while (await this.#fill()) {
+      this.offset += this.#chunk.length - this.#pos;
+      this.#pos = this.#chunk.length;
+    }
+  }
+
   /** Stop the underlying source early (releases a decompressor or file). */
   async cancel(): Promise<void> {
     if (!this.#eof) {

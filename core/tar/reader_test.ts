@@ -365,3 +365,38 @@ testWithTools(
     }
   },
 );
+
+Deno.test("readTar consumes the record padding after the end marker", async () => {
+  // One empty-file ustar entry, the two zero blocks, then padding to a 10240-byte record.
+  const header = new Uint8Array(512);
+  header.set(new TextEncoder().encode("empty"), 0);
+  for (
+    const [offset, text] of [[100, "0000644\0"], [124, "00000000000\0"], [
+      136,
+      "00000000000\0",
+    ]] as const
+  ) {
+    header.set(new TextEncoder().encode(text), offset);
+  }
+  header[156] = 0x30; // '0': regular file
+  header.set(new TextEncoder().encode("ustar\x0000"), 257);
+  header.fill(0x20, 148, 156);
+  const sum = header.reduce((a, b) => a + b, 0);
+  header.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+  const archive = new Uint8Array(10240);
+  archive.set(header, 0);
+  let delivered = 0;
+  async function* chunks() {
+    for (let i = 0; i < archive.length; i += 1024) {
+      delivered = i + 1024;
+      yield archive.slice(i, i + 1024);
+    }
+  }
+  const names: string[] = [];
+  for await (const entry of readTar(chunks())) {
+    names.push(new TextDecoder().decode(entry.path));
+    for await (const _ of entry.data) { /* drain */ }
+  }
+  assert.deepEqual(names, ["empty"]);
+  assert.equal(delivered, archive.length, "every chunk up to the end of the record was read");
+});

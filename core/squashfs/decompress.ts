@@ -1,0 +1,44 @@
+/**
+ * Block decompressors for the SquashFS reader, by superblock compressor id, on
+ * `node:zlib` (native and faster here than any WASM build: DEVELOPERS.md). gzip images
+ * store zlib-format streams; zstd uses `zstdDecompressSync`. xz, lzma, lzo and lz4 have no
+ * built-in decoder, so they fail with a clear "not supported" error.
+ *
+ * @module
+ */
+import * as zlib from "node:zlib";
+
+/** SquashFS compressor ids and names. */
+export const COMPRESSOR_NAMES: Readonly<Record<number, string>> = {
+  1: "gzip",
+  2: "lzma",
+  3: "lzo",
+  4: "xz",
+  5: "lz4",
+  6: "zstd",
+};
+
+/** Decompress `src`, producing at most `max` bytes (more is corruption). */
+export type Decompressor = (src: Uint8Array, max: number) => Uint8Array;
+
+function toU8(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * The decompressor for a compressor id.
+ *
+ * @param id Superblock compressor id.
+ * @returns The decompressor, or a string saying why the id is unsupported.
+ */
+export function decompressorFor(id: number): Decompressor | string {
+  switch (id) {
+    case 1:
+      return (src, max) => toU8(zlib.inflateSync(src, { maxOutputLength: max }));
+    case 6:
+      return (src, max) => toU8(zlib.zstdDecompressSync(src, { maxOutputLength: max }));
+    default:
+      return `compressor ${COMPRESSOR_NAMES[id] ?? id} is not supported ` +
+        `(singlet reads gzip and zstd SquashFS images)`;
+  }
+}
