@@ -193,3 +193,45 @@ const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
 export function signalNumber(signal: Deno.Signal): number {
   return SIGNAL_NUMBERS[signal] ?? 0;
 }
+
+/** Options of {@linkcode spawnCommand}. */
+export interface SpawnCommandOptions {
+  /** Environment variables to set (added to the inherited ones unless `clearEnv`). */
+  env?: Record<string, string>;
+  /** Start from an empty environment. */
+  clearEnv?: boolean;
+  /** Working directory. */
+  cwd?: string;
+  /** Standard input (default "null"); "piped" gives the caller a writer it must close. */
+  stdin?: StdioMode;
+  /** Standard output (default "inherit"). */
+  stdout?: StdioMode;
+  /** Standard error (default "inherit"). */
+  stderr?: StdioMode;
+}
+
+/**
+ * Start a long-lived program and return its handle, for children the caller watches and
+ * signals itself (a namespace holder, the OCI runtime running a container).
+ *
+ * @param argv Program and arguments.
+ * @param options Environment, directory and stdio.
+ * @returns The running child.
+ * @throws {Deno.errors.NotFound} When the program does not exist.
+ */
+export function spawnCommand(
+  argv: readonly string[],
+  options: SpawnCommandOptions = {},
+): Deno.ChildProcess {
+  const [program, ...args] = argv;
+  if (!program) throw new TypeError("Cannot run a command: the command line is empty");
+  return new Deno.Command(program, {
+    args,
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.clearEnv ? { clearEnv: true } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    stdin: options.stdin ?? "null",
+    stdout: options.stdout ?? "inherit",
+    stderr: options.stderr ?? "inherit",
+  }).spawn();
+}

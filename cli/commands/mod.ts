@@ -13,10 +13,13 @@ import type { CommandRegistrar } from "../_command.ts";
 export const VERBS: Readonly<Record<string, () => Promise<CommandRegistrar>>> = {
   cache: async () => (await import("./cache.ts")).registerCache,
   check: async () => (await import("./check.ts")).registerCheck,
+  exec: async () => (await import("./exec.ts")).registerExec,
   inspect: async () => (await import("./inspect.ts")).registerInspect,
   pull: async () => (await import("./pull.ts")).registerPull,
   registry: async () => (await import("./registry.ts")).registerRegistry,
+  run: async () => (await import("./run.ts")).registerRun,
   "run-help": async () => (await import("./run_help.ts")).registerRunHelp,
+  shell: async () => (await import("./shell.ts")).registerShell,
   sif: async () => (await import("./sif.ts")).registerSif,
   squashfs: async () => {
     const [{ registerSquashfsPack }, { registerSquashfsReadVerbs }] = await Promise.all([
@@ -28,6 +31,7 @@ export const VERBS: Readonly<Record<string, () => Promise<CommandRegistrar>>> = 
       registerSquashfsReadVerbs(program);
     };
   },
+  test: async () => (await import("./test.ts")).registerTest,
   version: async () => (await import("./version.ts")).registerVersion,
 };
 

@@ -1,0 +1,43 @@
+/**
+ * crun as singlet's OCI runtime (preferred where it works: it starts faster than runc).
+ * It takes runc's command lines; cgroups are left to the caller's (`--cgroup-manager
+ * disabled`), as singlet sets no resource limits through the runtime.
+ *
+ * @module
+ */
+import type { OciRuntime } from "./oci_runtime.ts";
+
+/** crun command lines. */
+export class Crun implements OciRuntime {
+  /** The runtime's name. */
+  readonly name = "crun" as const;
+
+  /**
+   * @param stateRoot State directory (`--root`).
+   * @param bundle Bundle directory.
+   * @param id Container id.
+   * @returns `crun run` command line.
+   */
+  runArgs(stateRoot: string, bundle: string, id: string): string[] {
+    return [
+      "crun",
+      "--root",
+      stateRoot,
+      "--cgroup-manager=disabled",
+      "run",
+      "--bundle",
+      bundle,
+      id,
+    ];
+  }
+
+  /**
+   * @param stateRoot State directory (`--root`).
+   * @param id Container id.
+   * @param signal Signal name.
+   * @returns `crun kill` command line.
+   */
+  killArgs(stateRoot: string, id: string, signal: string): string[] {
+    return ["crun", "--root", stateRoot, "kill", id, signal.replace(/^SIG/, "")];
+  }
+}

@@ -1,0 +1,512 @@
+/**
+ * `run`, `exec`, `shell` and `test`: from an image path and flags to a finished container
+ * and its exit status. See README.md in this folder for the process tree.
+ *
+ * @module
+ */
+import { spawnCommand } from "./_command.ts";
+import { SingletError, UsageError } from "../core/errors.ts";
+import { type Action, ACTION_SCRIPT } from "./action_script.ts";
+import {
+  ALL_CAPS,
+  bindMount,
+  buildConfig,
+  DEFAULT_CAPS,
+  groupWithUser,
+  type OciMount,
+  passwdWithUser,
+  systemMounts,
+  tmpfsMount,
+} from "./bundle.ts";
+import { buildEnvironment, parseEnvFile } from "./env.ts";
+import { openImage } from "./image.ts";
+import { openImageFiles } from "../core/image/image_files.ts";
+import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
+import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
+import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
+import { currentUser, planNamespace } from "./userns.ts";
+
+/** Messages the runtime wants shown; the CLI routes them to its logger. */
+export interface LaunchLogger {
+  /** A warning the user should see. */
+  warning(message: string): void;
+  /** Information (e.g. a runtime fallback). */
+  info(message: string): void;
+  /** Details for --debug. */
+  debug(message: string): void;
+}
+
+/** One `-B/--bind` or `--mount` item. */
+export interface BindSpec {
+  /** Host path. */
+  source: string;
+  /** Container path. */
+  destination: string;
+  /** Read-only. */
+  readonly: boolean;
+}
+
+/** Everything `run`/`exec`/`shell`/`test` accept. */
+export interface LaunchOptions {
+  /** Image path. */
+  image: string;
+  /** The action. */
+  action: Action;
+  /** Arguments: the command for exec, runscript arguments for run. */
+  args: string[];
+  /** -B/--bind and --mount. */
+  binds?: BindSpec[];
+  /** --no-home. */
+  noHome?: boolean;
+  /** -H/--home src[:dst]. */
+  home?: string | undefined;
+  /** --cwd/--pwd. */
+  cwd?: string | undefined;
+  /** -c/--contain. */
+  contain?: boolean;
+  /** -C/--containall. */
+  containall?: boolean;
+  /** -e/--cleanenv. */
+  cleanenv?: boolean;
+  /** --env KEY=VALUE pairs. */
+  env?: [string, string][];
+  /** --env-file paths. */
+  envFiles?: string[];
+  /** --no-eval. */
+  noEval?: boolean;
+  /** --writable-tmpfs. */
+  writableTmpfs?: boolean;
+  /** Size of the session tmpfs in MiB (--writable-tmpfs-size). */
+  tmpfsSizeMiB?: number | undefined;
+  /** -w/--writable (sandboxes). */
+  writable?: boolean;
+  /** -f/--fakeroot. */
+  fakeroot?: boolean;
+  /** --hostname. */
+  hostname?: string | undefined;
+  /** -i/--ipc. */
+  ipc?: boolean;
+  /** --uts. */
+  uts?: boolean;
+  /** -n/--net (network "none"). */
+  net?: boolean;
+  /** --no-privs. */
+  noPrivs?: boolean;
+  /** --keep-privs. */
+  keepPrivs?: boolean;
+  /** --add-caps. */
+  addCaps?: string[];
+  /** --drop-caps. */
+  dropCaps?: string[];
+  /** --no-mount names. */
+  noMount?: string[];
+  /** -o/--overlay items (`path[:ro]`). */
+  overlays?: string[];
+  /** -S/--scratch directories. */
+  scratch?: string[];
+  /** -W/--workdir. */
+  workdir?: string | undefined;
+  /** --runtime. */
+  runtime?: "runc" | "crun" | undefined;
+  /** --dns servers. */
+  dns?: string[];
+  /** -s/--shell (shell action). */
+  shell?: string | undefined;
+  /** Where messages go. */
+  logger: LaunchLogger;
+}
+
+const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+const SIGNAL_NUMBER: Partial<Record<Deno.Signal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGTERM: 15,
+};
+/** Host paths whose binding over the image would hide the image's own system. */
+const SYSTEM_DIRS = ["/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt"]
+  .concat(["/proc", "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/root"]);
+
+/**
+ * Run a container and wait for it.
+ *
+ * @param options Image, action, arguments and flags.
+ * @returns The container's exit status (128+n when it died of signal n).
+ */
+export async function launch(options: LaunchOptions): Promise<number> {
+  const log = options.logger;
+  const contain = !!(options.contain || options.containall);
+  const user = await currentUser();
+  const plan = await planNamespace(user, { fakeroot: !!options.fakeroot });
+  if (plan.warning) log.warning(plan.warning);
+  const image = await openImage(options.image);
+  const files = await openImageFiles(options.image);
+  if (options.writable && image.kind !== "sandbox") {
+    throw new SingletError(
+      `Cannot open image "${options.image}" for writing: SquashFS images are read-only`,
+      { hint: "use --writable-tmpfs for throw-away changes, or build a sandbox directory" },
+    );
+  }
+  const stateDir = await stateDirectory(user.uid);
+  const stale = await removeStaleSessions(stateDir);
+  if (stale.length) log.debug(`removed stale sessions: ${stale.join(", ")}`);
+
+  // Signals that arrive before the container runs end the launch; afterwards they are
+  // forwarded to the container.
+  let pending: Deno.Signal | undefined;
+  let forward: ((signal: Deno.Signal) => void) | undefined;
+  const handlers = SIGNALS.map((signal) => {
+    const handler = () => {
+      if (forward) forward(signal);
+      else pending ??= signal;
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  const session = await Session.open(stateDir, plan);
+  try {
+    log.debug(`session ${session.id}: holder pid ${session.holderPid}, mode ${plan.mode}`);
+    const overlays = (options.overlays ?? []).map(parseOverlay);
+    const layout = await prepareRootfs(session, image, {
+      writable: !!options.writable,
+      ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
+      overlays,
+      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY") === "fuse",
+    });
+    log.debug(`rootfs ${layout.rootfs} (overlay: ${layout.overlay})`);
+    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
+
+    const skip = new Set(options.noMount ?? []);
+    const mounts: OciMount[] = systemMounts({
+      root: plan.mode === "root",
+      ipc: !!(options.ipc || options.containall),
+      net: !!options.net,
+      ttyGid: plan.mode === "single" ? undefined : 5,
+      skip,
+    });
+
+    // $HOME
+    const homeDest = options.home
+      ? (options.home.split(":")[1] || options.home.split(":")[0]!)
+      : options.fakeroot
+      ? "/root"
+      : user.home;
+    if (options.home) {
+      const source = options.home.split(":")[0]!;
+      mounts.push(bindMount(await hostPath(source, "home directory"), homeDest));
+    } else if (!options.noHome && !skip.has("home")) {
+      if (contain) mounts.push(await scratchOrWorkdir(options.workdir, "home", homeDest, plan));
+      else if (await isDirectory(user.home)) mounts.push(bindMount(user.home, homeDest));
+    }
+    // /tmp and /var/tmp
+    if (!skip.has("tmp")) {
+      if (contain) {
+        mounts.push(await scratchOrWorkdir(options.workdir, "tmp", "/tmp", plan));
+        mounts.push(await scratchOrWorkdir(options.workdir, "var_tmp", "/var/tmp", plan));
+      } else {
+        mounts.push(bindMount("/tmp", "/tmp"));
+        if (await isDirectory("/var/tmp")) mounts.push(bindMount("/var/tmp", "/var/tmp"));
+      }
+    }
+    // the current directory
+    const hostCwd = Deno.cwd();
+    let cwd = options.cwd;
+    if (!contain && !skip.has("cwd") && !options.cwd) {
+      const covered = mounts.some((m) => m.type === "bind" && within(hostCwd, m.destination));
+      const system = SYSTEM_DIRS.some((dir) => within(hostCwd, dir) && dir !== "/") ||
+        hostCwd === "/";
+      if (!covered && !system) mounts.push(bindMount(hostCwd, hostCwd));
+      if (covered || !system || await files.listDir(hostCwd) !== undefined) cwd = hostCwd;
+    }
+    cwd ??= homeDest;
+    // --scratch
+    for (const dir of options.scratch ?? []) {
+      if (!dir.startsWith("/")) throw new UsageError(`--scratch "${dir}" must be absolute`);
+      mounts.push(
+        await scratchOrWorkdir(options.workdir, `scratch/${dir.replaceAll("/", "_")}`, dir, plan),
+      );
+    }
+    // user binds
+    const binds = options.binds ?? [];
+    if (!skip.has("bind-paths")) {
+      for (const bind of binds) {
+        mounts.push(
+          bindMount(await hostPath(bind.source, "bind source"), bind.destination, bind.readonly),
+        );
+      }
+    }
+    // /etc files
+    const etc = `${session.dir}/etc`;
+    await Deno.mkdir(etc);
+    const passwd = passwdWithUser(await files.readText("/etc/passwd") ?? "", user, homeDest);
+    const group = groupWithUser(await files.readText("/etc/group") ?? "", user);
+    await Deno.writeTextFile(`${etc}/passwd`, passwd);
+    await Deno.writeTextFile(`${etc}/group`, group);
+    if (plan.processUid !== 0 || plan.mode === "root") {
+      mounts.push(bindMount(`${etc}/passwd`, "/etc/passwd", true));
+      mounts.push(bindMount(`${etc}/group`, "/etc/group", true));
+    }
+    if (options.dns?.length) {
+      await Deno.writeTextFile(
+        `${etc}/resolv.conf`,
+        options.dns.map((server) => `nameserver ${server}\n`).join(""),
+      );
+      mounts.push(bindMount(`${etc}/resolv.conf`, "/etc/resolv.conf", true));
+    } else if (!skip.has("/etc/resolv.conf") && await exists("/etc/resolv.conf")) {
+      mounts.push(bindMount(await Deno.realPath("/etc/resolv.conf"), "/etc/resolv.conf", true));
+    }
+    if (!skip.has("/etc/hosts") && await exists("/etc/hosts")) {
+      mounts.push(bindMount("/etc/hosts", "/etc/hosts", true));
+    }
+
+    // the process
+    const hostEnv = Deno.env.toObject();
+    const envFiles = await Promise.all(
+      (options.envFiles ?? []).map(async (path) => {
+        const text = await Deno.readTextFile(path).catch((error) => {
+          throw new SingletError(`Cannot read env file "${path}": ${String(error)}`, {
+            hint: "check the path given to --env-file",
+            cause: error,
+          });
+        });
+        return parseEnvFile(text, path);
+      }),
+    );
+    const imagePath = image.kind === "sandbox"
+      ? await Deno.realPath(image.path)
+      : await Deno.realPath(image.path);
+    const name = imagePath.split("/").pop() ?? imagePath;
+    const runtimeVars: Record<string, string> = {
+      SINGULARITY_CONTAINER: imagePath,
+      SINGULARITY_NAME: name,
+      APPTAINER_CONTAINER: imagePath,
+      APPTAINER_NAME: name,
+      SINGULARITY_COMMAND: options.action,
+      SINGULARITY_ENVIRONMENT: "/.singularity.d/env/91-environment.sh",
+      USER_PATH: hostEnv.PATH ?? "",
+    };
+    if (binds.length) {
+      runtimeVars.SINGULARITY_BIND = binds.map((b) =>
+        `${b.source}:${b.destination}${b.readonly ? ":ro" : ""}`
+      ).join(",");
+    }
+    if (options.shell) runtimeVars.SINGULARITY_SHELL = options.shell;
+    const env = buildEnvironment(hostEnv, {
+      cleanenv: !!(options.cleanenv || options.containall),
+      env: options.env ?? [],
+      envFiles,
+      noEval: !!options.noEval,
+      home: homeDest,
+      runtime: runtimeVars,
+    });
+    const hasShell = (await files.listDir("/bin"))?.includes("sh") ?? false;
+    let args: string[];
+    if (hasShell) {
+      args = ["/bin/sh", "-c", ACTION_SCRIPT, options.action, ...options.args];
+    } else if (options.action === "exec") {
+      log.warning("the image has no /bin/sh: its environment scripts are not sourced");
+      args = [...options.args];
+    } else {
+      throw new SingletError(
+        `Cannot ${options.action} "${options.image}": the image has no /bin/sh`,
+        { hint: `use 'singlet exec ${options.image} COMMAND' instead` },
+      );
+    }
+    if (options.action === "exec" && !options.args.length) {
+      throw new UsageError("exec needs a command to run inside the container");
+    }
+
+    const capabilities = computeCaps(plan.processUid, options, plan.mode === "root");
+    const config = buildConfig({
+      rootfs: layout.rootfs,
+      readonlyRootfs: !(options.writableTmpfs || options.writable),
+      args,
+      env,
+      cwd,
+      uid: plan.processUid,
+      gid: plan.processGid,
+      groups: plan.mode === "root" ? [] : plan.processGroups,
+      terminal: options.action === "shell" && Deno.stdin.isTerminal() &&
+        Deno.stdout.isTerminal(),
+      capabilities,
+      noNewPrivileges: !!options.noPrivs || plan.processUid !== 0,
+      namespaces: {
+        pid: true,
+        ipc: !!(options.ipc || options.containall),
+        uts: !!options.uts,
+        net: !!options.net,
+      },
+      hostname: options.hostname,
+      uidMappings: plan.innerUidMappings,
+      gidMappings: plan.innerGidMappings,
+      mounts,
+    });
+    await Deno.writeTextFile(`${session.dir}/config.json`, JSON.stringify(config, null, 1));
+
+    const stateRoot = `${layout.tmp}/state`;
+    const runtime = await chooseRuntime({
+      requested: options.runtime,
+      stateDir,
+      probeCrun: (crun) => probeRuntime(session, crun, layout.rootfs, stateRoot),
+      note: (message) => log.info(message),
+      debug: (message) => log.debug(message),
+    });
+    log.debug(`runtime ${runtime.name}`);
+    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
+
+    const child = spawnCommand(
+      [...session.enterArgs(), ...runtime.runArgs(stateRoot, session.dir, session.id)],
+      { stdin: "inherit", stdout: "inherit", stderr: "inherit" },
+    );
+    const interactive = Deno.stdin.isTerminal();
+    forward = (signal) => {
+      // Ctrl-C in a terminal already reached the runtime and the container.
+      if (signal === "SIGINT" && interactive) return;
+      void session.run(runtime.killArgs(stateRoot, session.id, signal)).catch(() => {});
+    };
+    const status = await child.status;
+    forward = undefined;
+    if (status.signal) return 128 + (SIGNAL_NUMBER[status.signal] ?? 0);
+    return status.code;
+  } finally {
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    await session.close();
+    files.close();
+  }
+}
+
+/** Run a do-nothing container with crun to learn whether it works on this host. */
+async function probeRuntime(
+  session: Session,
+  runtime: OciRuntime,
+  rootfs: string,
+  stateRoot: string,
+): Promise<{ verdict: "works" | "refused" | "unknown"; detail: string }> {
+  const bundle = `${session.dir}/probe`;
+  await Deno.mkdir(bundle);
+  const config = buildConfig({
+    rootfs,
+    readonlyRootfs: true,
+    args: ["/singlet-runtime-probe-does-not-exist"],
+    env: [],
+    cwd: "/",
+    uid: 0,
+    gid: 0,
+    groups: [],
+    terminal: false,
+    capabilities: [],
+    noNewPrivileges: true,
+    namespaces: { pid: true, ipc: false, uts: false, net: false },
+    hostname: undefined,
+    uidMappings: session.plan.innerUidMappings && [{ containerID: 0, hostID: 0, size: 1 }],
+    gidMappings: session.plan.innerGidMappings && [{ containerID: 0, hostID: 0, size: 1 }],
+    mounts: [],
+  });
+  await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(config));
+  try {
+    await session.run(runtime.runArgs(stateRoot, bundle, `${session.id}-probe`));
+    return { verdict: "works", detail: "" };
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    // It got as far as trying to start the (missing) program: the runtime works.
+    if (/singlet-runtime-probe-does-not-exist/.test(text)) return { verdict: "works", detail: "" };
+    const line = text.split(" | ").find((part) => /cgroup/i.test(part));
+    if (line) return { verdict: "refused", detail: line.replace(/^.*?: /, "").trim() };
+    return { verdict: "unknown", detail: text.slice(-200) };
+  }
+}
+
+function computeCaps(uid: number, options: LaunchOptions, realRoot: boolean): string[] {
+  let caps = new Set<string>(uid === 0 ? DEFAULT_CAPS : []);
+  if (options.keepPrivs && realRoot) caps = new Set(ALL_CAPS);
+  for (const name of options.addCaps ?? []) {
+    for (const cap of capNames(name)) caps.add(cap);
+  }
+  for (const name of options.dropCaps ?? []) {
+    for (const cap of capNames(name)) caps.delete(cap);
+  }
+  if (options.noPrivs) caps.clear();
+  return [...caps];
+}
+
+function capNames(name: string): string[] {
+  const upper = name.trim().toUpperCase();
+  if (upper === "ALL") return [...ALL_CAPS];
+  const full = upper.startsWith("CAP_") ? upper : `CAP_${upper}`;
+  if (!ALL_CAPS.includes(full)) {
+    throw new UsageError(
+      `Cannot use capability "${name}": unknown capability`,
+      "capability names look like CAP_NET_RAW or net_raw, or 'all'",
+    );
+  }
+  return [full];
+}
+
+function parseOverlay(spec: string): OverlayLayer {
+  const readonly = spec.endsWith(":ro");
+  const path = readonly ? spec.slice(0, -3) : spec;
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch {
+    throw new SingletError(`Cannot use overlay "${path}": no such file or directory`, {
+      hint: "give an existing directory or SquashFS image to --overlay",
+    });
+  }
+  if (info.isDirectory) return { path, writable: !readonly, kind: "dir" };
+  return { path, writable: false, kind: "squashfs" };
+}
+
+async function scratchOrWorkdir(
+  workdir: string | undefined,
+  name: string,
+  destination: string,
+  plan: { processUid: number; processGid: number },
+): Promise<OciMount> {
+  if (workdir) {
+    const dir = `${await hostPath(workdir, "workdir")}/${name}`;
+    await Deno.mkdir(dir, { recursive: true, mode: name === "tmp" ? 0o1777 : 0o755 });
+    return bindMount(dir, destination);
+  }
+  return tmpfsMount(destination, [
+    name.includes("tmp") ? "mode=1777" : "mode=0755",
+    `uid=${plan.processUid}`,
+    `gid=${plan.processGid}`,
+  ]);
+}
+
+async function hostPath(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    throw new SingletError(`Cannot mount ${what} "${path}": no such file or directory`, {
+      hint: "check the path; bind sources must exist on the host",
+    });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
+}

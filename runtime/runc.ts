@@ -1,0 +1,33 @@
+/**
+ * runc as singlet's OCI runtime. `runc run` in the foreground forwards the signals it
+ * receives to the container and exits with the container's status (128+n for a signal).
+ *
+ * @module
+ */
+import type { OciRuntime } from "./oci_runtime.ts";
+
+/** runc command lines. */
+export class Runc implements OciRuntime {
+  /** The runtime's name. */
+  readonly name = "runc" as const;
+
+  /**
+   * @param stateRoot State directory (`--root`).
+   * @param bundle Bundle directory.
+   * @param id Container id.
+   * @returns `runc run` command line.
+   */
+  runArgs(stateRoot: string, bundle: string, id: string): string[] {
+    return ["runc", "--root", stateRoot, "run", "--bundle", bundle, id];
+  }
+
+  /**
+   * @param stateRoot State directory (`--root`).
+   * @param id Container id.
+   * @param signal Signal name.
+   * @returns `runc kill` command line.
+   */
+  killArgs(stateRoot: string, id: string, signal: string): string[] {
+    return ["runc", "--root", stateRoot, "kill", id, signal.replace(/^SIG/, "")];
+  }
+}

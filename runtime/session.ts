@@ -1,0 +1,260 @@
+/**
+ * One launch's private world: a per-user state directory holding the session's bundle
+ * directory, and a *namespace holder* process whose namespaces every later step joins.
+ *
+ * The holder is `unshare [user-ns args] --mount --pid --fork --mount-proc -- cat`, with
+ * `cat`'s stdin a pipe from singlet. `cat` is PID 1 of a new PID namespace, so when it
+ * exits every process that joined that namespace (squashfuse, fuse-overlayfs, the OCI
+ * runtime and the container, whose own PID namespace is nested inside) is killed by the
+ * kernel, and the private mount namespace with all its mounts goes away with them. It
+ * exits when singlet closes the pipe, and also when singlet dies in any way, SIGKILL
+ * included. What can survive a SIGKILL is only the session directory on disk, which the
+ * next launch removes ({@linkcode removeStaleSessions}).
+ *
+ * @module
+ */
+import { runCommand, spawnCommand } from "./_command.ts";
+import { CommandFailedError } from "./_command.ts";
+import { SingletError } from "../core/errors.ts";
+import type { NamespacePlan } from "./userns.ts";
+
+/** The socket a live session listens on (connections are refused once its singlet is gone). */
+const OWNER_FILE = "owner";
+
+/**
+ * The per-user state directory: `$XDG_RUNTIME_DIR/singlet`, `/run/user/<uid>/singlet`,
+ * or `$TMPDIR/singlet-<uid>`; `/run/singlet` for root.
+ *
+ * @param uid The caller's uid.
+ * @returns The directory (created, mode 0700).
+ */
+export async function stateDirectory(uid: number): Promise<string> {
+  const override = Deno.env.get("SINGLET_STATEDIR");
+  const candidates = override ? [override] : [];
+  if (uid === 0) candidates.push("/run/singlet");
+  const runtimeDir = Deno.env.get("XDG_RUNTIME_DIR");
+  if (runtimeDir) candidates.push(`${runtimeDir}/singlet`);
+  candidates.push(`/run/user/${uid}/singlet`);
+  candidates.push(`${Deno.env.get("TMPDIR") || "/tmp"}/singlet-${uid}`);
+  for (const dir of candidates) {
+    try {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      const info = await Deno.stat(dir);
+      if (info.uid !== uid || ((info.mode ?? 0) & 0o022) !== 0) continue;
+      await Deno.mkdir(`${dir}/sessions`, { recursive: true, mode: 0o700 });
+      return dir;
+    } catch {
+      // not usable: try the next one
+    }
+  }
+  throw new SingletError(`Cannot create a state directory for uid ${uid}`, {
+    hint: "set SINGLET_STATEDIR to a directory you own that others cannot write",
+  });
+}
+
+/** A running session: its directory and its namespace holder. */
+export class Session {
+  /** Session id (also the container id). */
+  readonly id: string;
+  /** The session directory on the host filesystem. */
+  readonly dir: string;
+  /** The namespace plan the holder was built with. */
+  readonly plan: NamespacePlan;
+  #holder: Deno.ChildProcess | undefined;
+  #holderPid = 0;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  #listener: Deno.Listener | undefined;
+  #closed = false;
+
+  /**
+   * @param id Session id.
+   * @param dir Session directory.
+   * @param plan User namespace plan.
+   */
+  private constructor(id: string, dir: string, plan: NamespacePlan) {
+    this.id = id;
+    this.dir = dir;
+    this.plan = plan;
+  }
+
+  /**
+   * Create the session directory and start the namespace holder.
+   *
+   * @param stateDir The per-user state directory.
+   * @param plan How the user namespace is built.
+   * @returns The session, holder ready.
+   */
+  static async open(stateDir: string, plan: NamespacePlan): Promise<Session> {
+    const id = `singlet-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    const dir = `${stateDir}/sessions/${id}`;
+    await Deno.mkdir(dir, { mode: 0o700 });
+    const session = new Session(id, dir, plan);
+    // A live session answers on this socket; a stale one (its singlet was SIGKILLed)
+    // refuses connections.
+    session.#listener = Deno.listen({ transport: "unix", path: `${dir}/${OWNER_FILE}` });
+    try {
+      await session.#startHolder();
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    return session;
+  }
+
+  async #startHolder(): Promise<void> {
+    const argv = [
+      "unshare",
+      ...this.plan.unshareArgs,
+      "--mount",
+      "--propagation=private",
+      "--pid",
+      "--fork",
+      "--mount-proc",
+      "--",
+      "cat",
+    ];
+    const holder = spawnCommand(argv, { stdin: "piped", stdout: "piped", stderr: "piped" });
+    this.#holder = holder;
+    this.#holderPid = holder.pid;
+    // unshare forks cat only after the ID maps are written and /proc is mounted, so the
+    // first byte cat echoes back says the namespaces are complete.
+    this.#stdin = holder.stdin.getWriter();
+    const reader = holder.stdout.getReader();
+    await this.#stdin.write(new Uint8Array([10]));
+    const timer = setTimeout(() => holder.kill("SIGKILL"), 10_000);
+    const echoed = await reader.read().finally(() => clearTimeout(timer));
+    reader.releaseLock();
+    if (echoed.done) {
+      const stderr = await new Response(holder.stderr).text().catch(() => "");
+      const status = await holder.status;
+      throw new SingletError(
+        `Cannot create the container namespaces: ${
+          new CommandFailedError(argv, status.code, stderr).message
+        }`,
+        {
+          hint: this.plan.mode === "subid"
+            ? "check /etc/subuid and /etc/subgid and that newuidmap/newgidmap are setuid"
+            : "unprivileged user namespaces must be enabled (singlet check tells more)",
+        },
+      );
+    }
+    // nobody reads cat's output again: let it go to the void
+    void holder.stdout.cancel().catch(() => {});
+  }
+
+  /** @returns The PID of the holder's `unshare` process. */
+  get holderPid(): number {
+    return this.#holderPid;
+  }
+
+  /**
+   * The command prefix that runs a program inside the session's namespaces.
+   *
+   * @returns `nsenter` and its arguments, ending with `--`.
+   */
+  enterArgs(): string[] {
+    // The holder's unshare process is in the new user and mount namespaces; the PID
+    // namespace is the one it made for its child (nsenter, not singlet, opens the file).
+    return [
+      "nsenter",
+      `--target=${this.#holderPid}`,
+      ...(this.plan.joinUserNamespace ? ["--user"] : []),
+      "--mount",
+      `--pid=/proc/${this.#holderPid}/ns/pid_for_children`,
+      "--",
+    ];
+  }
+
+  /**
+   * Run a program to completion inside the session's namespaces; fail on non-zero exit.
+   *
+   * @param argv Program and arguments.
+   * @returns Captured stdout.
+   * @throws {CommandFailedError} On failure.
+   */
+  async run(argv: string[]): Promise<string> {
+    const full = [...this.enterArgs(), ...argv];
+    const output = await runCommand(full);
+    if (output.code !== 0) {
+      throw new CommandFailedError(argv, output.code, new TextDecoder().decode(output.stderr));
+    }
+    return new TextDecoder().decode(output.stdout);
+  }
+
+  /**
+   * End the session: the holder exits (killing everything in its namespaces and dropping
+   * every mount), then the session directory is removed. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const holder = this.#holder;
+    this.#listener?.close();
+    if (holder) {
+      try {
+        await this.#stdin?.close();
+      } catch {
+        // already closed
+      }
+      const timer = setTimeout(() => {
+        try {
+          holder.kill("SIGKILL");
+        } catch {
+          // gone
+        }
+      }, 5000);
+      await holder.status;
+      clearTimeout(timer);
+      await holder.stderr.cancel().catch(() => {});
+      await holder.stdout.cancel().catch(() => {});
+    }
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Remove session directories whose singlet process is gone (it was SIGKILLed, or the
+ * machine rebooted). Their mounts and processes already died with their holder.
+ *
+ * @param stateDir The per-user state directory.
+ * @returns The ids removed.
+ */
+export async function removeStaleSessions(stateDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(`${stateDir}/sessions`));
+  } catch {
+    return removed;
+  }
+  for (const entry of entries) {
+    const dir = `${stateDir}/sessions/${entry.name}`;
+    if (await answers(`${dir}/${OWNER_FILE}`)) continue;
+    // a session being created gets its socket within milliseconds of its directory
+    const info = await Deno.lstat(dir).catch(() => undefined);
+    const young = !!info?.mtime && Date.now() - info.mtime.getTime() < 2_000;
+    if (young && !(await exists(`${dir}/${OWNER_FILE}`))) continue;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    removed.push(entry.name);
+  }
+  return removed;
+}
+
+async function answers(socket: string): Promise<boolean> {
+  try {
+    const connection = await Deno.connect({ transport: "unix", path: socket });
+    connection.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
