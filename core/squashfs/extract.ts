@@ -448,11 +448,10 @@ function fsError(action: string, path: string, error: unknown): SingletError {
   const reason = error instanceof Error
     ? error.message.replace(/ \(os error \d+\).*$/, "")
     : String(error);
-  const exists = error instanceof Deno.errors.AlreadyExists;
-  return new SingletError(`Cannot ${action} "${path}": ${reason}`, {
-    hint: exists
-      ? "extract into an empty or new directory"
-      : "check free space and permissions of the target",
-    cause: error,
-  });
+  const hint = error instanceof Deno.errors.AlreadyExists
+    ? "extract into an empty or new directory"
+    : error instanceof Deno.errors.NotFound
+    ? "create the parent directory of the target first"
+    : "check free space and permissions of the target";
+  return new SingletError(`Cannot ${action} "${path}": ${reason}`, { hint, cause: error });
 }

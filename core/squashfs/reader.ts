@@ -179,9 +179,20 @@ export class SquashfsReader {
     const wasm = await SqfsWasm.create();
     let fd: number;
     try {
+      if (Deno.statSync(path).isDirectory) {
+        throw new SingletError(`Cannot open SquashFS image "${path}": it is a directory`, {
+          hint: "name a SquashFS image or SIF file",
+        });
+      }
       fd = fs.openSync(path, "r");
     } catch (error) {
-      throw new SingletError(`Cannot open SquashFS image "${path}": ${errorText(error)}`, {
+      if (error instanceof SingletError) throw error;
+      const reason = error instanceof Deno.errors.NotFound
+        ? "file does not exist"
+        : error instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : errorText(error);
+      throw new SingletError(`Cannot open SquashFS image "${path}": ${reason}`, {
         hint: "check the path and that you may read the file",
         cause: error,
       });
