@@ -10,6 +10,11 @@
  * the concatenation over once; the crate walks the tree in one call and returns a flat
  * record buffer. A whole-image walk therefore crosses the WASM boundary about ten
  * times, however many inodes there are, and only file data flows through TypeScript.
+ * Measured on a gzip image of /usr/share (224 MB, 54,030 entries): opening it (all
+ * metadata read, inflated, validated and walked) takes 110-260 ms, and `singlet squashfs
+ * list` runs in 0.97 s against 1.24 s for `unsquashfs -lls`, so parsing in TypeScript
+ * could not be meaningfully faster; extraction time is dominated by the kernel (see
+ * bench/squashfs_extract_bench.ts).
  *
  * Names and link targets are bytes (`Uint8Array`), never decoded and re-encoded.
  *
