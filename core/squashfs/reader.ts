@@ -113,6 +113,19 @@ export interface SquashfsOpenOptions {
 
 /** Largest decompressed metadata accepted (inode + directory + xattr tables). */
 const META_LIMIT = 1 << 30;
+/** Shared zeros for sparse blocks (1 MiB, the largest block size); never written to. */
+const SPARSE_BLOCK = new Uint8Array(1 << 20);
+
+/**
+ * Whether a chunk from {@linkcode SquashfsReader.fileChunks} is a sparse block (a hole:
+ * all zeros, stored as nothing), so a writer may seek over it instead of writing.
+ *
+ * @param chunk A chunk yielded by `fileChunks`.
+ * @returns True for a hole.
+ */
+export function isSparseChunk(chunk: Uint8Array): boolean {
+  return chunk.buffer === SPARSE_BLOCK.buffer;
+}
 const META_BLOCK = 8192;
 const NO_FRAGMENT = 0xffff_ffff;
 const FRAGMENT_CACHE = 16;
@@ -558,6 +571,8 @@ export class SquashfsReader {
 
   /**
    * The contents of a regular file, block by block (synchronous; used by extraction).
+   * Chunks are read-only views into shared buffers (fragment cache, the zero block of
+   * holes): copy them to keep or change them.
    *
    * @param entry A file entry (or a hard link to one).
    * @returns Successive chunks whose lengths add up to `entry.size`.
@@ -599,7 +614,7 @@ export class SquashfsReader {
         const expect = Math.min(bs, remaining);
         let out: Uint8Array;
         if (len === 0) {
-          out = new Uint8Array(expect);
+          out = SPARSE_BLOCK.subarray(0, expect);
         } else {
           const src = raw.subarray(rp, rp + len);
           out = word & 0x100_0000 ? src : this.#inflate(src, bs, pos + rp);
