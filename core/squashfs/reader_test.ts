@@ -67,7 +67,7 @@ function manifest(root: string): Manifest {
       perm.toString(8),
       `${st.uid}:${st.gid}`,
     ];
-    if (!st.isSymlink) fields.push(`mtime=${Math.floor(st.mtime!.getTime() / 1000)}`);
+    fields.push(`mtime=${Math.floor(st.mtime!.getTime() / 1000)}`);
     if (st.isFile) {
       const data = Deno.readFileSync(path);
       fields.push(`size=${st.size}`, createHash("sha256").update(data).digest("hex"));
