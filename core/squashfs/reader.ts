@@ -23,6 +23,7 @@
 import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
 import { FsType, openSif } from "../sif/mod.ts";
+import type { ExtractOptions, ExtractReport } from "./extract.ts";
 import { COMPRESSOR_NAMES, type Decompressor, decompressorFor } from "./decompress.ts";
 import {
   M_DIR,
@@ -666,6 +667,20 @@ export class SquashfsReader {
     }
     this.#fragmentCache.set(index, block);
     return block;
+  }
+
+  /**
+   * Extract the image (or some paths of it) into a directory; see
+   * {@linkcode extractSquashfs} for the guarantees.
+   *
+   * @param dir Target directory (created when missing).
+   * @param options Paths to extract, host helpers for FIFOs, devices and xattrs, callbacks.
+   * @returns What was extracted and what was skipped, with reasons.
+   */
+  async extract(dir: string, options: ExtractOptions = {}): Promise<ExtractReport> {
+    // Loaded on use: extract.ts imports this module.
+    const { extractSquashfs } = await import("./extract.ts");
+    return await extractSquashfs(this, dir, options);
   }
 
   /**

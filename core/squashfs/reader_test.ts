@@ -164,7 +164,7 @@ testWithTools(
     assert.equal(ours, await unsquashfsListing(image));
     const reader = await SquashfsReader.open(image);
     try {
-      const report = await extractSquashfs(reader, `${dir}/ours-tar2sqfs`, {
+      const report = await reader.extract(`${dir}/ours-tar2sqfs`, {
         nodeMaker: hostNodeMaker(),
         xattrWriter: hostXattrWriter(),
       });
