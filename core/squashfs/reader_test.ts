@@ -147,6 +147,57 @@ for (const comp of ["gzip", "zstd"]) {
   );
 }
 
+const VARIANTS: string[][] = [
+  ["-no-fragments"],
+  ["-always-use-fragments"],
+  ["-noI", "-noD", "-noF", "-noX"],
+  ["-comp", "gzip", "-Xcompression-level", "1", "-Xwindow-size", "10"],
+  ["-comp", "zstd", "-Xcompression-level", "19"],
+  ["-b", "4096"],
+  ["-b", "1M"],
+  ["-no-xattrs", "-no-exports", "-no-duplicates"],
+  ["-all-root"],
+];
+
+testWithTools(
+  "reads mksquashfs images made with every layout option as unsquashfs does",
+  ["mksquashfs", "unsquashfs", "setfattr", "openssl"],
+  async () => {
+    const { dir, tree } = await sourceTree();
+    for (const variant of VARIANTS) {
+      const image = `${dir}/variant.sqfs`;
+      await sh("mksquashfs", [tree, image, "-noappend", "-quiet", ...variant]);
+      const list = await runSinglet(["squashfs", "list", image], { env: { TZ: "UTC" } });
+      assert.equal(list.code, 0, `${variant}: ${list.stderr}`);
+      const ours = list.stdout.split("\n").filter((l) => !l.endsWith("/special/bigdev"))
+        .join("\n");
+      assert.equal(ours, await unsquashfsListing(image), variant.join(" "));
+      const reader = await SquashfsReader.open(image);
+      try {
+        let files = 0;
+        for (const { path, entry } of reader.walk()) {
+          if (entry.type !== "file") continue;
+          let name: string;
+          try {
+            name = new TextDecoder("utf-8", { fatal: true }).decode(path);
+          } catch {
+            continue;
+          }
+          const hash = createHash("sha256");
+          for (const chunk of reader.fileChunks(entry)) hash.update(chunk);
+          const expected = createHash("sha256").update(Deno.readFileSync(`${tree}/${name}`));
+          assert.equal(hash.digest("hex"), expected.digest("hex"), `${variant}: ${name}`);
+          files++;
+        }
+        assert.ok(files > 300);
+      } finally {
+        reader.close();
+      }
+    }
+  },
+  { root: true },
+);
+
 testWithTools(
   "reads tar2sqfs images: listing and extraction equal unsquashfs",
   ["tar2sqfs", "unsquashfs", "setfattr", "getfattr", "mknod", "openssl"],
