@@ -230,10 +230,10 @@ export class SquashfsReader {
       const sb = preadExact(fd, offset, Math.min(96, size));
       wasm.open(sb, size);
       const layout = wasm.layout();
-      const decompress = decompressorFor(layout[18]!);
+      const decompress = decompressorFor(layout[18]!, (src, max) => wasm.lz4(src, max));
       if (typeof decompress === "string") {
         throw new SingletError(`Cannot read SquashFS image "${path}": ${decompress}`, {
-          hint: "repack the image with -comp gzip or -comp zstd",
+          hint: "repack the image with -comp gzip, -comp zstd or -comp lz4",
         });
       }
       const reader = new SquashfsReader(path, fd, offset, wasm, decompress, layout);

@@ -157,6 +157,8 @@ const VARIANTS: string[][] = [
   ["-b", "1M"],
   ["-no-xattrs", "-no-exports", "-no-duplicates"],
   ["-all-root"],
+  ["-comp", "lz4"],
+  ["-comp", "lz4", "-Xhc"],
 ];
 
 testWithTools(
