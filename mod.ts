@@ -25,5 +25,22 @@ export * from "./core/sif/mod.ts";
 export * from "./core/image/inspect.ts";
 export * from "./core/image/image_files.ts";
 export * as oci from "./core/oci/mod.ts";
+export { DEFAULT_GZIP_LEVEL, SquashfsWriter } from "./core/squashfs/writer.ts";
+export type {
+  SquashfsCompressor,
+  SquashfsOutput,
+  SquashfsStats,
+  SquashfsWriterOptions,
+} from "./core/squashfs/writer.ts";
+export { DirectorySource } from "./core/squashfs/directory_source.ts";
+export type { DirectorySourceOptions } from "./core/squashfs/directory_source.ts";
+export { mergeLayers } from "./core/squashfs/layers.ts";
+export type { LayerSource, MergeLayersOptions, MergeStats } from "./core/squashfs/layers.ts";
+export { DirectorySink } from "./core/squashfs/directory_sink.ts";
+export type { DirectorySinkOptions, DirectorySinkReport } from "./core/squashfs/directory_sink.ts";
+export { readTar } from "./core/tar/reader.ts";
+export type { ReadTarOptions, SparseSegment, TarEntry, TarEntryKind } from "./core/tar/reader.ts";
+export { decompress, detectCompression } from "./core/codec/decompress.ts";
+export type { Compression, DecompressOptions } from "./core/codec/decompress.ts";
 export * from "./core/squashfs/reader.ts";
 export * from "./core/squashfs/extract.ts";

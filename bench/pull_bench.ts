@@ -1,59 +1,174 @@
 /**
- * Cold fetch of an image from the loopback registry: `singlet pull --fetch-only` (manifest,
- * config and layers downloaded concurrently, each verified into the blob cache) against
- * `skopeo copy docker://… oci:DIR` (the download step of Singularity's pull pipeline). The
- * image has three gzip layers of ~40 MB each, part random and part text, built in memory.
- * When conversion to SIF is merged this grows the full pipeline comparison (skopeo + umoci
- * unpack --rootless + mksquashfs -comp gzip) and the warm pull.
+ * `singlet pull docker://…` from the loopback registry against the pipeline SingularityCE
+ * runs (`skopeo copy` + `umoci unpack --rootless` + `mksquashfs -comp gzip`), on the
+ * debootstrap tree the pack benchmark builds (`/tmp/singlet-bench/debian-minbase`, made by
+ * `bench/pack_bench.ts`), as a one-layer and a three-layer image; then a warm pull of an
+ * already cached image, the cold fetch alone against `skopeo copy`, and singlet's peak RSS.
+ *
+ * Usage: scripts/bench.sh pull   (BENCH_RUNS=N, default 1 here: the machine is shared)
  *
  * @module
  */
+import { gzipSync } from "node:zlib";
 import { compare } from "./_harness.ts";
 import { startTestRegistry } from "../tests/_helpers/test_registry.ts";
-import { pushImage, type TarEntry, tinyImage } from "../tests/_helpers/tiny_image.ts";
+import { type Blob, digestOf, pushImage, type TinyImage } from "../tests/_helpers/tiny_image.ts";
 
 const root = new URL("..", import.meta.url).pathname;
+const TREE = Deno.env.get("BENCH_TREE") ?? "/tmp/singlet-bench/debian-minbase";
+const runs = Number(Deno.env.get("BENCH_RUNS") ?? 1);
+const decoder = new TextDecoder();
+const say = (t: string) => Deno.stderr.writeSync(new TextEncoder().encode(t + "\n"));
 
-function layer(seed: number, mb: number): TarEntry[] {
-  const entries: TarEntry[] = [{ path: `l${seed}` }];
-  for (let i = 0; i < mb; i++) {
-    const bytes = new Uint8Array(1 << 20);
-    // Half random (incompressible), half repetitive text, like binaries plus docs.
-    crypto.getRandomValues(bytes.subarray(0, 65536));
-    for (let j = 65536; j < bytes.length; j += 65536) {
-      if (j < bytes.length / 2) crypto.getRandomValues(bytes.subarray(j, j + 65536));
-      else {bytes.set(
-          new TextEncoder().encode(`line ${seed} ${i} ${j}\n`.repeat(2000)).subarray(0, 65536),
-          j,
-        );}
-    }
-    entries.push({ path: `l${seed}/f${i}`, content: bytes });
-  }
-  return entries;
+async function tarOf(paths: string[]): Promise<Uint8Array> {
+  const out = await new Deno.Command("tar", {
+    args: ["--numeric-owner", "--sort=name", "-C", TREE, "-cf", "-", ...paths],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(decoder.decode(out.stderr));
+  return out.stdout;
 }
 
-const image = tinyImage([layer(1, 40), layer(2, 40), layer(3, 40)]);
+function blob(mediaType: string, bytes: Uint8Array): Blob {
+  return { mediaType, digest: digestOf(bytes), size: bytes.length, bytes };
+}
+
+async function image(groups: string[][]): Promise<TinyImage> {
+  const tars = [];
+  for (const g of groups) tars.push(await tarOf(g));
+  const layers = tars.map((t) => blob("application/vnd.oci.image.layer.v1.tar+gzip", gzipSync(t)));
+  const config = blob(
+    "application/vnd.oci.image.config.v1+json",
+    new TextEncoder().encode(JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["/bin/bash"] },
+      rootfs: { type: "layers", diff_ids: tars.map(digestOf) },
+    })),
+  );
+  const manifest = blob(
+    "application/vnd.oci.image.manifest.v1+json",
+    new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+    })),
+  );
+  return { blobs: [...layers, config, manifest], top: manifest };
+}
+
+async function peakRss(argv: string[], env: Record<string, string>): Promise<number> {
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "%M", ...argv],
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const lines = decoder.decode(out.stderr).trim().split("\n");
+  return Number(lines.at(-1)) / 1024;
+}
+
+try {
+  await Deno.stat(`${TREE}/usr`);
+} catch {
+  say(`no tree at ${TREE}: run bench/pack_bench.ts first (it builds it with debootstrap)`);
+  Deno.exit(0);
+}
+const top = [...Deno.readDirSync(TREE)].map((e) => e.name).sort();
 const registry = await startTestRegistry();
 const work = await Deno.makeTempDir({ prefix: "singlet-pull-bench-" });
 try {
-  await pushImage(registry.url, "bench/img", "v1", image);
-  const uri = `docker://${registry.host}/bench/img:v1`;
-  const compressed = image.blobs.reduce((n, b) => n + b.size, 0);
-  await compare(
-    "pull_fetch_cold",
-    {
-      name: "skopeo copy docker:// oci:",
-      argv: ["skopeo", "copy", "-q", "--src-tls-verify=false", uri, `oci:${work}/skopeo:v1`],
-      before: () => Deno.remove(`${work}/skopeo`, { recursive: true }).catch(() => {}),
-    },
-    {
-      name: "singlet pull --fetch-only",
-      argv: [`${root}bin/singlet`, "-q", "pull", "--fetch-only", "--no-https", uri],
-      env: { SINGLET_CACHEDIR: `${work}/cache` },
-      before: () => Deno.remove(`${work}/cache`, { recursive: true }).catch(() => {}),
-    },
-    { extra: () => Promise.resolve({ compressedBytes: compressed, layers: 3 }) },
+  say("building and pushing the bench images ...");
+  await pushImage(registry.url, "bench/one", "v1", await image([top]));
+  await pushImage(
+    registry.url,
+    "bench/three",
+    "v1",
+    await image([
+      top.filter((n) => n === "usr"),
+      top.filter((n) => n === "var" || n === "etc"),
+      top.filter((n) => !["usr", "var", "etc"].includes(n)),
+    ]),
   );
+  for (const name of ["one", "three"]) {
+    const uri = `docker://${registry.host}/bench/${name}:v1`;
+    const peerScript = [
+      `rm -rf ${work}/oci ${work}/bundle ${work}/peer.sqfs`,
+      `skopeo copy -q --src-tls-verify=false ${uri} oci:${work}/oci:v1`,
+      `umoci unpack --rootless --image ${work}/oci:v1 ${work}/bundle >/dev/null`,
+      `mksquashfs ${work}/bundle/rootfs ${work}/peer.sqfs -noappend -comp gzip -quiet -no-progress`,
+    ].join(" && ");
+    const env = { SINGLET_CACHEDIR: `${work}/cache` };
+    const result = await compare(
+      `pull_cold_${name}_layer${name === "one" ? "" : "s"}`,
+      {
+        name: "skopeo copy + umoci unpack --rootless + mksquashfs -comp gzip",
+        argv: ["sh", "-c", peerScript],
+      },
+      {
+        name: "singlet pull",
+        argv: [`${root}bin/singlet`, "-q", "pull", "--force", "--no-https", `${work}/s.sif`, uri],
+        env,
+        before: () => Deno.remove(`${work}/cache`, { recursive: true }).catch(() => {}),
+      },
+      {
+        runs,
+        extra: async () => ({
+          peerSquashfsBytes: (await Deno.stat(`${work}/peer.sqfs`)).size,
+          singletSifBytes: (await Deno.stat(`${work}/s.sif`)).size,
+        }),
+      },
+    );
+    say(
+      `size ratio ${
+        (Number(result.extra.singletSifBytes) / Number(result.extra.peerSquashfsBytes)).toFixed(3)
+      }`,
+    );
+    if (name === "three") {
+      // Warm: the image is cached (blobs and SIF); the tag is still resolved on the registry.
+      await compare(
+        "pull_warm_three_layers",
+        { name: "bin/singlet version (start-up floor)", argv: [`${root}bin/singlet`, "version"] },
+        {
+          name: "singlet pull (cached)",
+          argv: [`${root}bin/singlet`, "-q", "pull", "--force", "--no-https", `${work}/w.sif`, uri],
+          env,
+        },
+        { runs: Math.max(runs, 3) },
+      );
+      const rss = await peakRss(
+        [
+          `${root}bin/singlet`,
+          "-q",
+          "pull",
+          "--force",
+          "--disable-cache",
+          "--no-https",
+          `${work}/r.sif`,
+          uri,
+        ],
+        env,
+      );
+      say(`singlet pull peak RSS (cold, --disable-cache): ${rss.toFixed(0)} MiB`);
+      await compare(
+        "pull_fetch_cold",
+        {
+          name: "skopeo copy docker:// oci:",
+          argv: ["skopeo", "copy", "-q", "--src-tls-verify=false", uri, `oci:${work}/skopeo:v1`],
+          before: () => Deno.remove(`${work}/skopeo`, { recursive: true }).catch(() => {}),
+        },
+        {
+          name: "singlet pull --fetch-only",
+          argv: [`${root}bin/singlet`, "-q", "pull", "--fetch-only", "--no-https", uri],
+          env,
+          before: () => Deno.remove(`${work}/cache`, { recursive: true }).catch(() => {}),
+        },
+        { runs },
+      );
+    }
+  }
 } finally {
   await registry.stop();
   await Deno.remove(work, { recursive: true });

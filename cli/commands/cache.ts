@@ -5,13 +5,15 @@
  * @module
  */
 import { action, type Command } from "../_command.ts";
-import { log, printJson, printOut } from "../_output.ts";
+import { formatBytes, log, printJson, printOut } from "../_output.ts";
 import { readLine } from "../_prompt.ts";
-import { UsageError } from "../../core/errors.ts";
+import { SingletError, UsageError } from "../../core/errors.ts";
+import { openSifSync } from "../../core/sif/mod.ts";
 import {
   CACHE_TYPES,
   type CacheEntry,
   type CacheType,
+  checkCache,
   cleanCache,
   defaultCacheDir,
   listCache,
@@ -32,17 +34,6 @@ function parseTypes(values: string[] | undefined): CacheType[] {
     out.add(type as CacheType);
   }
   return [...out];
-}
-
-function human(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(2)} ${units[u]}`;
 }
 
 function collect(values: string, previous: string[] = []): string[] {
@@ -88,7 +79,9 @@ export function registerCache(program: Command): void {
         for (const e of entries) {
           const date = e.mtime.toISOString().slice(0, 19).replace("T", " ");
           printOut(
-            `${e.name.padEnd(width)}${date.padEnd(22)}${human(e.size).padEnd(12)}${e.type}\n`,
+            `${e.name.padEnd(width)}${date.padEnd(22)}${
+              formatBytes(e.size, 2).padEnd(12)
+            }${e.type}\n`,
           );
         }
         printOut("\n");
@@ -97,9 +90,11 @@ export function registerCache(program: Command): void {
       const blobs = entries.filter((e) => e.type === "blob");
       const sum = (list: CacheEntry[]) => list.reduce((n, e) => n + e.size, 0);
       printOut(
-        `There are ${containers.length} container file(s) using ${human(sum(containers))} and ` +
-          `${blobs.length} oci blob file(s) using ${human(sum(blobs))} of space\n` +
-          `Total space used: ${human(sum(entries))}\n`,
+        `There are ${containers.length} container file(s) using ${
+          formatBytes(sum(containers), 2)
+        } and ` +
+          `${blobs.length} oci blob file(s) using ${formatBytes(sum(blobs), 2)} of space\n` +
+          `Total space used: ${formatBytes(sum(entries), 2)}\n`,
       );
     }));
 
@@ -153,6 +148,44 @@ export function registerCache(program: Command): void {
       }
       if (!flags.dryRun) {
         log.info(`Removed ${removed.length} cache entr${removed.length === 1 ? "y" : "ies"}`);
+      }
+    }));
+
+  cache
+    .command("check")
+    .description("Verify every cached blob and SIF (digests, SIF structure)")
+    .option("--fix", "remove broken entries (they are fetched again when needed)")
+    .option("--json", "print the problems as JSON")
+    .action(action(async (flags: { fix?: boolean; json?: boolean }) => {
+      const problems = await checkCache(defaultCacheDir(), {
+        ...(flags.fix ? { fix: true } : {}),
+        validSif: (path) => {
+          try {
+            openSifSync(path).close();
+            return Promise.resolve(undefined);
+          } catch (error) {
+            return Promise.resolve((error as Error).message);
+          }
+        },
+      });
+      if (flags.json) {
+        printJson(
+          problems.map((p) => ({ type: p.entry.type, name: p.entry.name, problem: p.problem })),
+        );
+      } else {
+        for (const p of problems) log.error(`${p.entry.type} ${p.entry.name}: ${p.problem}`);
+        if (!problems.length) log.info("The cache is consistent");
+      }
+      if (problems.length && !flags.fix) {
+        throw new SingletError(
+          `Cannot trust the cache: ${problems.length} broken entr${
+            problems.length === 1 ? "y" : "ies"
+          }`,
+          {
+            hint: "run 'singlet cache check --fix' to remove them",
+            exitCode: 3,
+          },
+        );
       }
     }));
 }

@@ -10,7 +10,7 @@ import { ask } from "../_prompt.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
 import { defaultOutputName, parseImageReference } from "../../core/oci/reference.ts";
 import { formatPlatform, wantedPlatform } from "../../core/oci/manifest.ts";
-import { pullImage } from "../../core/oci/pull.ts";
+import { abandonPendingOutputs, pullImage } from "../../core/oci/pull.ts";
 import type { Credentials } from "../../core/oci/auth.ts";
 import type { HttpOptions } from "../../core/oci/http.ts";
 
@@ -53,9 +53,14 @@ function truthy(value: string | undefined): boolean {
  */
 export function httpOptionsFrom(flags: NetworkFlags, debug: boolean): HttpOptions {
   const idle = Number(envFlag("NET_IDLE_TIMEOUT") ?? "");
+  const caFile = flags.caFile ?? envFlag("CA_FILE");
+  // Per-registry plain HTTP, for sites with one local registry among TLS ones.
+  const insecure = (envFlag("INSECURE_REGISTRIES") ?? "").split(",").map((h) => h.trim())
+    .filter((h) => h);
   return {
     ...(flags.https === false || truthy(envFlag("NOHTTPS")) ? { allowHttp: true } : {}),
-    ...(flags.caFile ? { caFile: flags.caFile } : {}),
+    ...(insecure.length ? { insecureHosts: insecure } : {}),
+    ...(caFile ? { caFile } : {}),
     ...(idle > 0
       ? { idleTimeoutMs: idle * 1000, headersTimeoutMs: Math.max(idle * 1000, 1000) }
       : {}),
@@ -104,6 +109,7 @@ interface PullFlags extends NetworkFlags {
   disableCache?: boolean;
   json?: boolean;
   fetchOnly?: boolean;
+  cacheFirst?: boolean;
 }
 
 /**
@@ -124,6 +130,7 @@ export function registerPull(program: Command): void {
     .option("--arch <arch>", "architecture to pull from library or registry")
     .option("--platform <platform>", "platform (OS/Architecture[/Variant]) to pull")
     .option("--disable-cache", "do not use or create cached images/blobs")
+    .option("--cache-first", "use the image this URI gave last time if it is cached (no network)")
     .option("--json", "print a JSON summary on stdout")
     .addOption(
       new Option("--fetch-only", "only fetch and verify the image into the cache (no SIF)")
@@ -176,6 +183,13 @@ Examples:
     const explicit = flags.dockerLogin ? await promptCredentials() : undefined;
     const disableCache = !!flags.disableCache || truthy(envFlag("DISABLE_CACHE"));
 
+    // Ctrl-C or a scheduler's SIGTERM: remove half-written outputs, then end as interrupted.
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      Deno.addSignalListener(signal, () => {
+        abandonPendingOutputs();
+        Deno.exit(code);
+      });
+    }
     let bar: Progress | undefined;
     const layerBytes = new Map<string, number>();
     let sum = 0;
@@ -183,6 +197,7 @@ Examples:
       output,
       force: !!flags.force || truthy(envFlag("FORCE")),
       ...(flags.fetchOnly ? { fetchOnly: true } : {}),
+      ...(flags.cacheFirst || truthy(envFlag("CACHE_FIRST")) ? { cacheFirst: true } : {}),
       disableCache,
       platform,
       http: httpOptionsFrom(flags, debug),
@@ -193,6 +208,15 @@ Examples:
       ...(Number(envFlag("DOWNLOAD_CONCURRENCY")) > 0
         ? { concurrency: Number(envFlag("DOWNLOAD_CONCURRENCY")) }
         : {}),
+      uri,
+      onConvert: (bytes) => {
+        if (!bar) {
+          log.info("Converting OCI blobs to SIF format");
+          bar = new Progress("Creating SIF");
+        }
+        bar.update(bytes);
+      },
+      onWarning: (message) => log.warning(message),
       onDownload: (bytes, total) => {
         bar ??= new Progress("Downloading", total);
         bar.update(bytes);
@@ -200,6 +224,13 @@ Examples:
       onFetched: (image) => {
         bar?.done();
         bar = undefined;
+        const arch = image.config.architecture;
+        if (!image.platform && arch && arch !== platform.architecture) {
+          log.warning(
+            `The image's architecture (${arch}) differs from the one requested ` +
+              `(${platform.architecture}); it may not run here`,
+          );
+        }
         log.verbose(
           `Image manifest ${image.manifestDigest}` +
             (image.platform ? ` for ${formatPlatform(image.platform)}` : ""),

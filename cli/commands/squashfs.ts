@@ -15,6 +15,10 @@ import {
   SquashfsWriter,
 } from "../../core/squashfs/writer.ts";
 import type { FsSink } from "../../core/squashfs/fstree.ts";
+import { type LayerSource, mergeLayers } from "../../core/squashfs/layers.ts";
+import { decompressedSizeHint, detectCompression } from "../../core/codec/decompress.ts";
+import { readFileChunks } from "../../core/codec/file_chunks.ts";
+import { checksumOk } from "../../core/tar/header.ts";
 
 /**
  * The `squashfs` command group, created on first use so every `squashfs` verb module can
@@ -81,25 +85,98 @@ interface PackSource {
 }
 
 /**
- * The single dispatch point from a SRC argument to the producer that reads it. Directories
- * are walked by {@linkcode DirectorySource}; tar layers are the next kind to add here.
+ * The single dispatch point from SRC arguments to the producers that read them. Directories
+ * are walked by {@linkcode DirectorySource}; tar layers (plain, gzip or zstd) next to each
+ * other are applied in order with OCI layer semantics (whiteouts, opaque directories) by
+ * {@linkcode mergeLayers}, in one streaming pass.
  */
-function openSource(src: string, warn: (message: string) => void): PackSource {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(src);
-  } catch (error) {
-    const what = error instanceof Deno.errors.NotFound
-      ? "it does not exist"
-      : (error as Error).message;
-    throw new SingletError(`Cannot pack "${src}": ${what}`, {
-      hint: "check the path of the directory to pack",
+function openSources(srcs: string[], warn: (message: string) => void): PackSource[] {
+  const sources: PackSource[] = [];
+  let layers: { path: string; size: number }[] = [];
+  const flushLayers = () => {
+    if (!layers.length) return;
+    const run = layers;
+    layers = [];
+    sources.push({
+      totalBytes: run.reduce((n, l) => n + l.size, 0),
+      emit: async (sink) => {
+        const layerSources: LayerSource[] = run.map(({ path }) => ({
+          name: path,
+          open: () => readFileChunks(path),
+        }));
+        try {
+          await mergeLayers(layerSources, sink);
+        } catch (error) {
+          if (!(error instanceof SyntaxError)) throw error;
+          throw new SingletError(error.message, {
+            cause: error,
+            hint: "the layer is damaged or holds content singlet refuses; check it with 'tar -tvf'",
+          });
+        }
+      },
     });
+  };
+  for (const src of srcs) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(src);
+    } catch (error) {
+      const what = error instanceof Deno.errors.NotFound
+        ? "it does not exist"
+        : (error as Error).message;
+      throw new SingletError(`Cannot pack "${src}": ${what}`, {
+        hint: "check the path of the directory or tar layer to pack",
+      });
+    }
+    if (info.isDirectory) {
+      flushLayers();
+      sources.push(DirectorySource.scan(src, { onWarning: warn }));
+    } else if (info.isFile && looksLikeLayer(src)) {
+      layers.push({ path: src, size: layerSizeHint(src, info.size) });
+    } else {
+      throw new SingletError(`Cannot pack "${src}": not a directory or a tar layer`, {
+        hint: "give directories or tar archives (plain, gzip or zstd)",
+      });
+    }
   }
-  if (info.isDirectory) return DirectorySource.scan(src, { onWarning: warn });
-  throw new SingletError(`Cannot pack "${src}": not a directory`, {
-    hint: "singlet squashfs pack takes directories (tar layers are not supported yet)",
-  });
+  flushLayers();
+  return sources;
+}
+
+/** The uncompressed size of a layer file, or an estimate (for the progress bar). */
+function layerSizeHint(path: string, size: number): number {
+  const file = Deno.openSync(path);
+  try {
+    const head = new Uint8Array(32);
+    const tail = new Uint8Array(4);
+    file.readSync(head);
+    if (size >= 8) {
+      file.seekSync(size - 4, Deno.SeekMode.Start);
+      file.readSync(tail);
+    }
+    return decompressedSizeHint(head, tail, size);
+  } finally {
+    file.close();
+  }
+}
+
+/** Whether a file starts like a gzip or zstd stream or a tar header (checksum valid). */
+function looksLikeLayer(path: string): boolean {
+  const file = Deno.openSync(path);
+  try {
+    const head = new Uint8Array(512);
+    let n = 0;
+    while (n < head.length) {
+      const got = file.readSync(head.subarray(n));
+      if (got === null) break;
+      n += got;
+    }
+    const format = detectCompression(head.subarray(0, n));
+    if (format !== "none") return format === "gzip" || format === "zstd";
+    return n === 512 && checksumOk(head);
+  } finally {
+    file.close();
+  }
 }
 
 /**
@@ -111,9 +188,12 @@ export function registerSquashfsPack(program: Command): void {
   squashfsGroup(program)
     .command("pack")
     .description(
-      "Pack directories into a SquashFS image (like mksquashfs); several SRCs are merged in order",
+      "Pack directories or OCI layer tars (plain, gzip, zstd) into a SquashFS image; several SRCs are merged in order",
     )
-    .argument("<src...>", "source directories; the last argument is the output image")
+    .argument(
+      "<src...>",
+      "source directories or layer tars (applied in order, with OCI whiteouts); the last argument is the output image",
+    )
     .addOption(
       new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd"]).default("gzip"),
     )
@@ -130,7 +210,8 @@ export function registerSquashfsPack(program: Command): void {
     .addHelpText(
       "after",
       "\nExamples:\n  singlet squashfs pack rootfs/ image.sqfs\n" +
-        "  singlet squashfs pack --comp zstd --level 19 --all-root rootfs/ image.sqfs\n",
+        "  singlet squashfs pack --comp zstd --level 19 --all-root rootfs/ image.sqfs\n" +
+        "  singlet squashfs pack base.tar.gz app.tar.zst image.sqfs\n",
     )
     .action(action(async (args: string[], opts: PackOptions) => {
       if (args.length < 2) {
@@ -145,10 +226,10 @@ export function registerSquashfsPack(program: Command): void {
       const level = opts.level === undefined
         ? undefined
         : integer(opts.level, "--level", 1, maxLevel);
-      const sources = srcs.map((src) => openSource(src, (m) => log.warning(m)));
+      const sources = openSources(srcs, (m) => log.warning(m));
       const total = sources.reduce((n, s) => n + s.totalBytes, 0);
       const bar = new Progress(`Packing ${out}`, total);
-      const writer = await SquashfsWriter.create(out, {
+      const options = {
         compressor: opts.comp,
         ...(level === undefined ? {} : { level }),
         blockSize: blockSize(opts.blockSize),
@@ -159,14 +240,24 @@ export function registerSquashfsPack(program: Command): void {
         ...(opts.processors === undefined
           ? {}
           : { parallelism: integer(opts.processors, "--processors", 1, 1024) }),
-        onProgress: (n) => bar.update(n),
-      });
-      // Ctrl-C leaves nothing behind: the temporary image is removed.
+        onProgress: (n: number) => bar.update(n),
+      };
+      // Ctrl-C leaves nothing behind: the temporary image is removed, exit code 130. The
+      // listener is in place before the temporary file exists.
+      let writer: SquashfsWriter | undefined;
+      let signalled = false;
+      let interrupted: Promise<void> | undefined;
       const onSignal = () => {
-        writer.abort().finally(() => Deno.exit(130));
+        signalled = true;
+        if (writer) interrupted ??= writer.abort().finally(() => Deno.exit(130));
       };
       Deno.addSignalListener("SIGINT", onSignal);
       try {
+        writer = await SquashfsWriter.create(out, options);
+        if (signalled) {
+          await writer.abort();
+          return 130;
+        }
         for (const source of sources) await source.emit(writer);
         const stats = await writer.finish();
         bar.update(total);
@@ -176,7 +267,11 @@ export function registerSquashfsPack(program: Command): void {
             (stats.duplicates ? `, ${stats.duplicates} duplicate files stored once` : ""),
         );
       } catch (error) {
-        await writer.abort();
+        if (interrupted) {
+          await interrupted;
+          return 130;
+        }
+        await writer?.abort();
         throw error;
       } finally {
         Deno.removeSignalListener("SIGINT", onSignal);

@@ -118,3 +118,37 @@ function concat(parts: Uint8Array[], length: number): Uint8Array {
   }
   return out;
 }
+
+/**
+ * Estimate the decompressed size of a whole file, for progress bars: gzip's ISIZE trailer
+ * (size modulo 2^32 of the last member), zstd's frame content size when the header has one,
+ * otherwise three times the compressed size.
+ *
+ * @param head The file's first bytes (at least 18 for zstd).
+ * @param tail The file's last 4 bytes.
+ * @param size The file's size.
+ * @returns An estimate in bytes (never below `size` for compressed input).
+ */
+export function decompressedSizeHint(head: Uint8Array, tail: Uint8Array, size: number): number {
+  const format = detectCompression(head);
+  if (format === "none") return size;
+  let estimate = 0;
+  if (format === "gzip" && tail.length === 4) {
+    estimate = new DataView(tail.buffer, tail.byteOffset, 4).getUint32(0, true);
+    while (estimate < size) estimate += 2 ** 32;
+  } else if (format === "zstd" && head.length >= 6) {
+    const descriptor = head[4]!;
+    const fcsFlag = descriptor >> 6;
+    const single = (descriptor >> 5) & 1;
+    const dictBytes = [0, 1, 2, 4][descriptor & 3]!;
+    const fcsBytes = [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
+    let at = 5 + (single ? 0 : 1) + dictBytes;
+    if (fcsBytes && head.length >= at + fcsBytes) {
+      let value = 0;
+      for (let i = fcsBytes - 1; i >= 0; i--) value = value * 256 + head[at + i]!;
+      at += fcsBytes;
+      estimate = fcsBytes === 2 ? value + 256 : value;
+    }
+  }
+  return estimate >= size ? estimate : size * 3;
+}

@@ -36,7 +36,7 @@ import { storedDeffileText } from "../build/deffile_text.ts";
 import { shebangScript } from "../build/section_scripts.ts";
 import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 
-export type { FsSink } from "../squashfs/fstree.ts";
+export type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 
 /** The fields of an OCI image config (`config` object) this layout uses. */
 export interface ImageConfigLike {

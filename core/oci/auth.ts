@@ -257,6 +257,8 @@ export class Authenticator {
   #challenge: Challenge | undefined;
 
   /**
+   * Create an authenticator for one registry.
+   *
    * @param http The HTTP client.
    * @param registry host[:port] (for messages and insecure checks).
    * @param credentials Credentials, if any.

@@ -17,6 +17,7 @@
 import { SingletError } from "../errors.ts";
 import { ensurePrivateDir } from "./cache_dir.ts";
 import { type Digest, hasherFor, parseDigest } from "./digest.ts";
+import { lockOrWait } from "./cache_lock.ts";
 
 /** What the cache needs to know about a blob. */
 export interface BlobDescriptor {
@@ -53,8 +54,6 @@ export interface BlobCacheOptions {
   /** Host name recorded in locks (default `Deno.hostname()`). */
   hostname?: string;
 }
-
-const encoder = new TextEncoder();
 
 function integrityError(desc: BlobDescriptor, why: string): SingletError {
   return new SingletError(`Cannot store blob "${desc.digest}": ${why}`, {
@@ -245,115 +244,26 @@ export class BlobCache {
       throw integrityError(desc, "invalid size in descriptor");
     }
     const final = this.path(digest);
-    const lockPath = `${this.#ingest}/${digest.hex}.lock`;
-    let waited = false;
-    let delay = 50;
-    while (true) {
-      options.signal?.throwIfAborted();
-      if (await this.has(desc)) {
-        options.onProgress?.(desc.size);
-        return final;
-      }
-      const token = randomToken();
-      let lock: Deno.FsFile | undefined;
-      try {
-        lock = await Deno.open(lockPath, { write: true, createNew: true, mode: 0o600 });
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      }
-      if (lock) {
-        // The flock tells waiters this process is alive (the kernel drops it if we die, also
-        // over NFS via NLM); the content is written only after it is held.
-        let held: Deno.FsFile | undefined = lock;
-        try {
-          await lock.lock(true);
-          await lock.write(
-            encoder.encode(JSON.stringify({ host: this.#hostname, pid: Deno.pid, token })),
-          );
-        } catch {
-          // No locking on this filesystem: rely on the heartbeat alone.
-        }
-        const heartbeat = setInterval(() => {
-          const now = new Date();
-          Deno.utime(lockPath, now, now).catch(() => {});
-        }, Math.max(this.#staleMs / 4, 50));
-        try {
-          // Another process may have finished between our check and our lock.
-          if (await this.has(desc)) return final;
-          return await this.#download(digest, desc, token, source, options);
-        } finally {
-          clearInterval(heartbeat);
-          await this.#releaseLock(lockPath, token);
-          held?.close();
-          held = undefined;
-        }
-      }
-      if (await this.#breakIfStale(lockPath)) continue;
-      if (!waited) {
-        waited = true;
-        options.onWait?.();
-      }
-      if (options.onProgress) {
+    const lock = await lockOrWait(`${this.#ingest}/${digest.hex}.lock`, () => this.has(desc), {
+      staleMs: this.#staleMs,
+      hostname: this.#hostname,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onWait ? { onWait: options.onWait } : {}),
+      onPoll: async () => {
         const partial = await this.#largestPartial(digest.hex);
-        if (partial) options.onProgress(partial.size);
-      }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 500);
-    }
-  }
-
-  async #releaseLock(lockPath: string, token: string): Promise<void> {
-    try {
-      const owner = JSON.parse(await Deno.readTextFile(lockPath));
-      if (owner.token === token) await Deno.remove(lockPath);
-    } catch {
-      // Already gone or broken by someone who judged it stale.
-    }
-  }
-
-  async #breakIfStale(lockPath: string): Promise<boolean> {
-    let info: Deno.FileInfo;
-    let owner: { token?: string } = {};
-    try {
-      info = await Deno.stat(lockPath);
-      owner = JSON.parse(await Deno.readTextFile(lockPath));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return true;
-      // Being written right now, or left half-written: judge by its age only.
-      const again = await Deno.stat(lockPath).catch(() => undefined);
-      if (!again) return true;
-      info = again;
-    }
-    let dead = Date.now() - (info.mtime?.getTime() ?? 0) > this.#staleMs;
-    if (!dead && owner.token) dead = await this.#ownerGone(lockPath);
-    if (!dead) return false;
-    // Rename, not remove, so that of several breakers exactly one wins.
-    const aside = `${lockPath}.stale-${randomToken()}`;
-    try {
-      await Deno.rename(lockPath, aside);
-      await Deno.remove(aside).catch(() => {});
-    } catch {
-      // Someone else broke it first.
-    }
-    return true;
-  }
-
-  /** True when nobody holds the flock on a lock file whose owner wrote its token. */
-  async #ownerGone(lockPath: string): Promise<boolean> {
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(lockPath, { read: true, write: true });
-    } catch {
-      return true;
+        if (partial) options.onProgress?.(partial.size);
+      },
+    });
+    if (!lock) {
+      options.onProgress?.(desc.size);
+      return final;
     }
     try {
-      const free = await file.tryLock(true);
-      if (free) await file.unlock();
-      return free;
-    } catch {
-      return false; // no locks here: wait for the heartbeat to go stale
+      // Another process may have finished between our check and our lock.
+      if (await this.has(desc)) return final;
+      return await this.#download(digest, desc, lock.token, source, options);
     } finally {
-      file.close();
+      await lock.release();
     }
   }
 
@@ -405,6 +315,8 @@ export class BlobCache {
     try {
       while (true) {
         try {
+          // Each chunk goes to the file at once, so a killed process leaves every received
+          // byte in the partial file for the next one to resume from.
           for await (const chunk of source(offset, controller.signal)) {
             if (offset + chunk.length > desc.size) {
               throw integrityError(desc, `more data than the ${desc.size} bytes announced`);

@@ -165,3 +165,25 @@ Deno.test("cache list and clean see blobs by type and age", async () => {
   assert.equal((await listCache(root)).length, 0);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("a source sending more than the descriptor's size is cut off and nothing is cached", async () => {
+  const root = await Deno.makeTempDir();
+  const cache = await BlobCache.open(root);
+  const { bytes, desc } = blob(3000);
+  let sent = 0;
+  const endless = async function* () {
+    // Never ends on its own: the cache must stop at size + 1 chunk, not read forever.
+    while (true) {
+      sent += bytes.length;
+      yield bytes;
+    }
+  };
+  await assert.rejects(
+    cache.fetch(desc, endless),
+    (e: Error & { exitCode?: number }) =>
+      /more data than the 3000 bytes/.test(e.message) && e.exitCode === 3,
+  );
+  assert.ok(sent <= 2 * bytes.length);
+  assert.equal(await cache.has(desc), false);
+  await Deno.remove(root, { recursive: true });
+});

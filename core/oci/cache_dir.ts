@@ -126,6 +126,20 @@ export async function cleanCache(root: string, options: CleanOptions = {}): Prom
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
   }
+  if (types.includes("oci-tmp") && options.days === undefined) {
+    // Conversions killed half-way leave hidden temp files; nothing holds them once unlocked.
+    const dir = `${root}/oci-tmp`;
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (!entry.name.startsWith(".") || entry.name.endsWith(".lock")) continue;
+        const hex = entry.name.slice(1).split(".")[0];
+        const locked = await Deno.stat(`${dir}/.${hex}.lock`).then(() => true, () => false);
+        if (!locked) await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
   if (types.includes("blob")) {
     // Partial downloads older than the cutoff (or all, when no --days) whose lock is gone.
     const ingest = `${root}/blob/ingest`;
@@ -145,4 +159,45 @@ export async function cleanCache(root: string, options: CleanOptions = {}): Prom
     }
   }
   return chosen;
+}
+
+/** One problem found by {@linkcode checkCache}. */
+export interface CacheProblem {
+  /** The entry. */
+  entry: CacheEntry;
+  /** What is wrong. */
+  problem: string;
+}
+
+/**
+ * Re-verify the cache: every blob's content must hash to its name, every cached SIF must
+ * load as a SIF. With `fix`, broken entries are removed (they would be re-fetched).
+ *
+ * @param root The cache root.
+ * @param options `fix` to remove what is broken; `validSif` decides whether a file is a SIF.
+ * @returns The problems found.
+ */
+export async function checkCache(
+  root: string,
+  options: { fix?: boolean; validSif?: (path: string) => Promise<string | undefined> } = {},
+): Promise<CacheProblem[]> {
+  const { createHash } = await import("node:crypto");
+  const problems: CacheProblem[] = [];
+  for (const entry of await listCache(root)) {
+    let problem: string | undefined;
+    if (entry.type === "blob") {
+      const hasher = createHash("sha256");
+      using file = await Deno.open(entry.path, { read: true });
+      for await (const chunk of file.readable) hasher.update(chunk);
+      const actual = hasher.digest("hex");
+      if (actual !== entry.name) problem = `content hashes to sha256:${actual}`;
+    } else if (entry.type === "oci-tmp" && options.validSif) {
+      problem = await options.validSif(entry.path);
+    }
+    if (problem) {
+      problems.push({ entry, problem });
+      if (options.fix) await Deno.remove(entry.path).catch(() => {});
+    }
+  }
+  return problems;
 }

@@ -32,9 +32,9 @@ import { entriesImageFiles } from "../image/image_files.ts";
 import { inspectMetadataObject } from "../image/inspect.ts";
 import { definitionFromURI } from "../build/deffile.ts";
 import { storedDeffileText } from "../build/deffile_text.ts";
-import type { BlobCache } from "./blob_cache.ts";
 import type { CachedImage } from "./fetch_image.ts";
 import type { ImageConfig } from "./image_config.ts";
+import { blobIntact, CorruptBlobError, layerTarStream } from "./layer_stream.ts";
 
 /** Feeds a root filesystem into a sink. */
 export type RootfsProducer = (sink: FsSink) => Promise<void>;
@@ -225,34 +225,64 @@ function goArch(): string {
     Deno.build.arch;
 }
 
+/** One layer for a {@linkcode LayerMerger}: a name and a way to (re)open its tar stream. */
+export interface MergeLayerSource {
+  /** Name for messages (the layer digest). */
+  name: string;
+  /** A fresh stream of the layer's bytes. */
+  open(): AsyncIterable<Uint8Array>;
+}
+
+/** Applies image layers (base first, whiteouts resolved) into a sink: the OCI layer merger. */
+export type LayerMerger = (layers: readonly MergeLayerSource[], sink: FsSink) => Promise<unknown>;
+
 /**
- * Convert a cached OCI image into a SIF at `out`.
- *
- * The layer merger (layer tars -> one tree, whiteouts applied) is not in this build yet, so
- * this reports that conversion is unavailable rather than writing anything.
+ * Convert a cached OCI image into a SIF at `out`: every layer streamed from the cache
+ * (decompressed, blob digest and DiffID verified) through the layer merger into the
+ * SquashFS writer, then the metadata and SIF objects as {@linkcode assembleSif} writes them.
  *
  * @param image The image, all blobs in the cache.
- * @param cache The blob cache holding its layers.
  * @param out The SIF path to write.
- * @param options Progress callback.
+ * @param merge The layer merger; without one (not in this build) conversion is refused.
+ * @param options Progress, warnings, the URI as typed.
  */
-export function convertToSif(
+export async function convertToSif(
   image: CachedImage,
-  cache: BlobCache,
   out: string,
+  merge: LayerMerger | undefined,
   options: ConvertOptions = {},
 ): Promise<void> {
-  void cache;
-  void out;
-  void options;
-  return Promise.reject(
-    new SingletError(
+  if (!merge) {
+    throw new SingletError(
       `Cannot convert "${image.source}" to SIF: conversion to SIF is not available yet`,
       {
         hint: "the image is fetched and verified in the cache; converting it needs the OCI " +
           "layer merger, which is not merged in this build",
         exitCode: 255,
       },
-    ),
-  );
+    );
+  }
+  const layers = image.layers.map(({ descriptor, path }, i) => ({
+    name: descriptor.digest,
+    open: () => layerTarStream(path, descriptor, image.config.diffIds[i]!),
+  }));
+  try {
+    await assembleSif(
+      out,
+      { uri: options.uri ?? image.source, config: image.config },
+      (sink) => merge(layers, sink).then(() => {}),
+      options,
+    );
+  } catch (error) {
+    if (error instanceof CorruptBlobError) throw error;
+    // The merger may stop at damaged data before the stream's own check runs: was a cached
+    // layer damaged since it was verified?
+    for (const { descriptor, path } of image.layers) {
+      if (!(await blobIntact(path, descriptor))) {
+        await Deno.remove(path).catch(() => {});
+        throw new CorruptBlobError(descriptor.digest);
+      }
+    }
+    throw error;
+  }
 }

@@ -39,6 +39,8 @@ export class TransientError extends Error {
   /** Server-requested delay in ms, from `Retry-After`. */
   readonly retryAfterMs: number | undefined;
   /**
+   * Create a transient error.
+   *
    * @param message What failed.
    * @param options Cause and server-requested delay.
    */
@@ -98,7 +100,11 @@ export class HttpClient {
   readonly #options: HttpOptions;
   #client: Deno.HttpClient | undefined;
 
-  /** @param options TLS, insecure hosts, timeouts and retry settings. */
+  /**
+   * Create a client.
+   *
+   * @param options TLS, insecure hosts, timeouts and retry settings.
+   */
   constructor(options: HttpOptions = {}) {
     this.#options = options;
     if (options.caFile) {
@@ -309,28 +315,33 @@ export class HttpClient {
   async *body(response: Response): AsyncIterable<Uint8Array> {
     if (!response.body) return;
     const reader = response.body.getReader();
+    // One watchdog per body, not one timer per chunk: chunks are small and many.
+    let last = performance.now();
+    let stalled: TransientError | undefined;
+    const idle = this.idleTimeoutMs;
+    const watchdog = setInterval(() => {
+      if (performance.now() - last > idle) {
+        stalled = new TransientError(`no data for ${idle / 1000} s`);
+        reader.cancel(stalled).catch(() => {});
+      }
+    }, Math.max(Math.min(idle / 4, 1000), 10));
     try {
       while (true) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const stalled = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new TransientError(`no data for ${this.idleTimeoutMs / 1000} s`)),
-            this.idleTimeoutMs,
-          );
-        });
         let result: ReadableStreamReadResult<Uint8Array>;
         try {
-          result = await Promise.race([reader.read(), stalled]);
+          result = await reader.read();
         } catch (error) {
+          if (stalled) throw stalled;
           if (error instanceof TransientError) throw error;
           throw new TransientError(describeError(error), { cause: error });
-        } finally {
-          clearTimeout(timer);
         }
+        if (stalled) throw stalled;
         if (result.done) return;
+        last = performance.now();
         yield result.value;
       }
     } finally {
+      clearInterval(watchdog);
       reader.cancel().catch(() => {});
     }
   }

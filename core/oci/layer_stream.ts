@@ -13,6 +13,48 @@ import { SingletError } from "../errors.ts";
 import { hasherFor, parseDigest } from "./digest.ts";
 import type { Descriptor } from "./manifest.ts";
 
+/**
+ * A cached blob whose bytes no longer match its digest (disk corruption, or someone edited
+ * the cache). The file is removed before this is thrown, so fetching again repairs it.
+ */
+export class CorruptBlobError extends SingletError {
+  /**
+   * Create the error.
+   *
+   * @param digest The blob's digest.
+   */
+  constructor(digest: string) {
+    super(`Cannot unpack layer "${digest}": the cached blob is corrupt (removed)`, {
+      hint: "pull again: the layer will be downloaded afresh",
+      exitCode: 3,
+    });
+    this.name = "CorruptBlobError";
+  }
+}
+
+/**
+ * Whether a cached blob still has its size and digest.
+ *
+ * @param path The blob file.
+ * @param desc Its descriptor.
+ * @returns True when intact.
+ */
+export async function blobIntact(path: string, desc: Descriptor): Promise<boolean> {
+  const digest = parseDigest(desc.digest);
+  const hasher = hasherFor(digest);
+  let size = 0;
+  try {
+    using file = await Deno.open(path, { read: true });
+    for await (const chunk of file.readable) {
+      hasher.update(chunk);
+      size += chunk.length;
+    }
+  } catch {
+    return false;
+  }
+  return size === desc.size && hasher.digest("hex") === digest.hex;
+}
+
 /** Compression of a layer media type. */
 export type LayerCompression = "gzip" | "zstd" | "none";
 
@@ -75,6 +117,11 @@ export async function* layerTarStream(
     }
   } catch (error) {
     if (error instanceof SingletError) throw error;
+    // Bad compressed data: the cache may have been damaged since the blob was verified.
+    if (!(await blobIntact(path, desc))) {
+      await Deno.remove(path).catch(() => {});
+      throw new CorruptBlobError(desc.digest);
+    }
     throw new SingletError(`Cannot unpack layer "${desc.digest}": ${(error as Error).message}`, {
       hint:
         "the layer is not valid compressed data; remove it with 'singlet cache clean' and pull again",
@@ -82,10 +129,8 @@ export async function* layerTarStream(
     });
   }
   if (blobSize !== desc.size || blobHasher.digest("hex") !== blobDigest.hex) {
-    throw new SingletError(`Cannot unpack layer "${desc.digest}": the cached blob changed`, {
-      hint: "run 'singlet cache clean --type blob' and pull again",
-      exitCode: 3,
-    });
+    await Deno.remove(path).catch(() => {});
+    throw new CorruptBlobError(desc.digest);
   }
   const actual = diffHasher.digest("hex");
   if (actual !== diff.hex) {

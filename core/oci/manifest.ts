@@ -7,6 +7,7 @@
  */
 import { SingletError } from "../errors.ts";
 import { parseDigest } from "./digest.ts";
+import { duplicateKey } from "./json_keys.ts";
 
 /** Media types singlet reads. */
 export const MediaType = {
@@ -139,10 +140,16 @@ export function parseManifest(
     throw schema1(what);
   }
   let doc: Record<string, unknown>;
+  let text: string;
   try {
-    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    doc = JSON.parse(text);
   } catch (error) {
     throw malformed(what, `not valid JSON (${(error as Error).message})`);
+  }
+  const duplicate = duplicateKey(text);
+  if (duplicate !== undefined) {
+    throw malformed(what, `key "${duplicate.slice(0, 40)}" appears twice (ambiguous document)`);
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
     throw malformed(what, "not a JSON object");

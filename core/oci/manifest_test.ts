@@ -73,6 +73,15 @@ Deno.test("ambiguous documents, bad digests and bad sizes are refused", () => {
   );
 });
 
+Deno.test("a manifest with a duplicated or case-variant key is ambiguous and refused", () => {
+  const text = `{"schemaVersion":2,"config":{"mediaType":"c","digest":"${d("a")}","size":2},` +
+    `"layers":[],"Layers":[{"mediaType":"l","digest":"${d("b")}","size":3}]}`;
+  assert.throws(
+    () => parseManifest(new TextEncoder().encode(text), undefined, "x"),
+    /"Layers" appears twice/,
+  );
+});
+
 Deno.test("platform selection honours variant and lists what is available", () => {
   const entry = (architecture: string, variant?: string) => ({
     mediaType: MediaType.ociManifest,

@@ -42,6 +42,8 @@ export class RegistryClient {
   readonly base: URL;
 
   /**
+   * Create a client for one registry.
+   *
    * @param http The HTTP client (TLS, insecure hosts, retries).
    * @param registry host[:port].
    * @param auth The authenticator for this registry.

@@ -42,7 +42,7 @@ export async function downloadUrl(
   const total = declared && /^\d+$/.test(declared) ? Number(declared) : undefined;
   let size = 0;
   let head = new Uint8Array(0);
-  using file = await Deno.open(out, { write: true, createNew: true, mode: 0o644 });
+  using file = await Deno.open(out, { write: true, create: true, truncate: true, mode: 0o644 });
   for await (const chunk of http.body(response)) {
     if (head.length < 64) {
       const merged = new Uint8Array(Math.min(64, head.length + chunk.length));

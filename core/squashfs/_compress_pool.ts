@@ -16,30 +16,82 @@ let compress;
 self.onmessage = (event) => {
   const message = event.data;
   if (message.init) {
-    const { compressor, level } = message.init;
-    const zstd = { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
+    const { compressor, level, windowLog } = message.init;
+    const params = {
+      [zlib.constants.ZSTD_c_compressionLevel]: level,
+      [zlib.constants.ZSTD_c_windowLog]: windowLog,
+    };
     compress = compressor === "gzip"
       ? (b) => zlib.deflateSync(b, { level })
-      : (b) => zlib.zstdCompressSync(b, zstd);
+      : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length });
     return;
   }
-  const { id, block } = message;
+  const { id, buffer, length } = message;
   try {
+    const block = new Uint8Array(buffer, 0, length);
     const out = compress(block);
-    if (out.length >= block.length) {
-      self.postMessage({ id, raw: true, bytes: block }, [block.buffer]);
-      return;
-    }
-    const own = new Uint8Array(out.length);
-    own.set(out);
-    self.postMessage({ id, raw: false, bytes: own }, [own.buffer]);
+    // The result goes back in the same buffer (it is smaller), so buffers circulate
+    // between the writer and the workers instead of being allocated per block.
+    if (out.length < length) block.set(out);
+    const used = out.length < length ? out.length : length;
+    self.postMessage({ id, buffer, length: used }, [buffer]);
   } catch (error) {
-    self.postMessage({ id, error: String(error) });
+    self.postMessage({ id, buffer, error: String(error) }, [buffer]);
   }
 };
 `;
 
 let workerUrl: string | undefined;
+
+/**
+ * Make a zstd result what Linux's streaming decoder accepts, in place, and return its
+ * length: exactly one frame (node's `zstdCompressSync` may append an empty second frame),
+ * whose data ends in a block flagged "last" (it may instead end with an empty raw last
+ * block, and the kernel then asks for an output page past the block: "zstd decompression
+ * failed, data probably corrupt").
+ *
+ * @param frame Compressed bytes starting with a zstd frame.
+ * @returns The length of the (fixed) first frame.
+ */
+export function zstdFrameLength(frame: Uint8Array): number {
+  if (frame.length < 6 || frame[0] !== 0x28 || frame[1] !== 0xb5 || frame[2] !== 0x2f) {
+    throw new RangeError("Cannot use zstd output: it does not start with a zstd frame");
+  }
+  const descriptor = frame[4]!;
+  const singleSegment = (descriptor >> 5) & 1;
+  const checksum = (descriptor >> 2) & 1;
+  let pos = 5 + (singleSegment ? 0 : 1) + [0, 1, 2, 4][descriptor & 3]! +
+    [singleSegment, 2, 4, 8][descriptor >> 6]!;
+  let previous = -1;
+  while (pos + 3 <= frame.length) {
+    const header = frame[pos]! | (frame[pos + 1]! << 8) | (frame[pos + 2]! << 16);
+    const last = header & 1;
+    const type = (header >> 1) & 3;
+    const size = header >>> 3;
+    if (last && type === 0 && size === 0 && previous >= 0 && !checksum) {
+      frame[previous] = frame[previous]! | 1;
+      return pos;
+    }
+    const start = pos;
+    pos += 3 + (type === 1 ? 1 : size);
+    if (last) return pos + (checksum ? 4 : 0);
+    previous = start;
+  }
+  throw new RangeError("Cannot use zstd output: the frame is truncated");
+}
+
+/**
+ * The zstd window for an image. Linux sizes its zstd workspace for a window of one block
+ * (`max(block_size, 8 KiB)`), and a streaming zstd frame otherwise declares the level's
+ * default window (2 MiB at level 3): the kernel then refuses every block with "zstd
+ * decompression error: 64" (memory allocation). squashfuse and unsquashfs do not care.
+ *
+ * @param blockSize The image's block size (a power of two).
+ * @returns log2 of the largest window frames may declare.
+ */
+export function zstdWindowLog(blockSize: number): number {
+  return Math.max(10, Math.log2(blockSize));
+}
 
 interface Pending {
   resolve: (bytes: Uint8Array) => void;
@@ -57,6 +109,8 @@ export class CompressPool {
   #pending = new Map<number, Pending>();
   #nextId = 0;
   #failed: Error | undefined;
+  #zstd: boolean;
+  #inputLength = new Map<number, number>();
 
   /**
    * Start `size` workers.
@@ -64,8 +118,11 @@ export class CompressPool {
    * @param size Number of workers (at least 1).
    * @param compressor "gzip" (zlib stream, as SquashFS stores it) or "zstd".
    * @param level Compression level.
+   * @param blockSize The image's block size: zstd frames declare a window no larger (see
+   *   {@linkcode zstdWindowLog}).
    */
-  constructor(size: number, compressor: PoolCompressor, level: number) {
+  constructor(size: number, compressor: PoolCompressor, level: number, blockSize: number) {
+    this.#zstd = compressor === "zstd";
     workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
     this.#workers = [];
     this.#load = [];
@@ -76,42 +133,51 @@ export class CompressPool {
         event.preventDefault();
         this.#fail(new Error(`Cannot compress a block: worker failed: ${event.message}`));
       };
-      worker.postMessage({ init: { compressor, level } });
+      worker.postMessage({ init: { compressor, level, windowLog: zstdWindowLog(blockSize) } });
       this.#workers.push(worker);
       this.#load.push(0);
     }
   }
 
-  /** @returns The number of workers. */
+  /** The number of workers. */
   get size(): number {
     return this.#workers.length;
   }
 
   /**
-   * Compress one block on the least busy worker. The block's buffer is transferred: the
-   * caller must not use it afterwards (the result may be that very buffer).
+   * Compress the first `length` bytes of a buffer on the least busy worker. The buffer is
+   * transferred and comes back holding the result: the caller must not use it meanwhile.
    *
-   * @param block The bytes; copied first when they do not own their whole buffer.
-   * @returns The compressed bytes, or the input when compression does not help.
+   * @param buffer A buffer of its own (offset 0, owning its whole ArrayBuffer).
+   * @param length How many of its bytes to compress.
+   * @returns A view of the same memory: the compressed bytes, or the `length` input bytes
+   *   unchanged when compression does not make them smaller (same length as the input).
    */
-  compress(block: Uint8Array): Promise<Uint8Array> {
+  compress(buffer: Uint8Array, length: number): Promise<Uint8Array> {
     if (this.#failed) return Promise.reject(this.#failed);
-    const own = block.byteOffset === 0 && block.byteLength === block.buffer.byteLength
-      ? block
-      : block.slice();
+    const own = buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength
+      ? buffer
+      : buffer.slice(0, length);
     let worker = 0;
     for (let i = 1; i < this.#load.length; i++) {
       if (this.#load[i]! < this.#load[worker]!) worker = i;
     }
     const id = this.#nextId++;
+    this.#inputLength.set(id, length);
     this.#load[worker]!++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, worker });
-      this.#workers[worker]!.postMessage({ id, block: own }, [own.buffer as ArrayBuffer]);
+      const ab = own.buffer as ArrayBuffer;
+      this.#workers[worker]!.postMessage({ id, buffer: ab, length }, [ab]);
     });
   }
 
-  #settle(message: { id: number; bytes?: Uint8Array; error?: string }): void {
+  #settle(message: { id: number; buffer: ArrayBuffer; length?: number; error?: string }): void {
+    if (this.#zstd && message.error === undefined) {
+      const raw = this.#inputLength.get(message.id) === message.length;
+      if (!raw) message.length = zstdFrameLength(new Uint8Array(message.buffer, 0, message.length));
+    }
+    this.#inputLength.delete(message.id);
     const pending = this.#pending.get(message.id);
     if (!pending) return;
     this.#pending.delete(message.id);
@@ -119,7 +185,7 @@ export class CompressPool {
     if (message.error !== undefined) {
       pending.reject(new Error(`Cannot compress a block: ${message.error}`));
     } else {
-      pending.resolve(message.bytes!);
+      pending.resolve(new Uint8Array(message.buffer, 0, message.length!));
     }
   }
 

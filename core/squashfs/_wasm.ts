@@ -32,13 +32,20 @@ function sqfsModule(): Promise<WebAssembly.Module> {
 export type MetadataCompressor = (block: Uint8Array) => Uint8Array | undefined;
 
 /** The raw exports of wasm/sqfs (see wasm/README.md for the ABI). */
-interface SqfsExports {
+export interface SqfsExports {
+  /** The module's linear memory. */
   memory: WebAssembly.Memory;
+  /** The module's ABI version. */
   sqfs_abi_version(): number;
+  /** Allocate bytes in the module's memory; returns the pointer. */
   sqfs_alloc(len: number): number;
+  /** Free an allocation (pointer and its length). */
   sqfs_free(ptr: number, len: number): void;
+  /** Pointer to the last error message. */
   sqfs_error_ptr(): number;
+  /** Length of the last error message. */
   sqfs_error_len(): number;
+  /** The crate's other exports (see wasm/sqfs/src/lib.rs). */
   [name: string]: unknown;
 }
 
@@ -92,7 +99,11 @@ export class SqfsInstance {
     return self;
   }
 
-  /** @returns A fresh view of the module's memory (views detach when it grows). */
+  /**
+   * A view of the module's memory, made fresh on each call (views detach when it grows).
+   *
+   * @returns The whole memory as bytes.
+   */
   bytes(): Uint8Array {
     return new Uint8Array(this.raw.memory.buffer);
   }

@@ -1,11 +1,11 @@
 /**
  * The SquashFS 4.0 writer: an {@linkcode FsSink} that streams file data into compressed
- * blocks (`node:zlib` on libuv's thread pool, a bounded in-flight window, written in order
- * so the bytes never depend on the parallelism) and hands the tree to the `sqfs` WebAssembly
+ * blocks (`node:zlib` on worker threads, a bounded in-flight window, written in order so
+ * the bytes never depend on the parallelism) and hands the tree to the `sqfs` WebAssembly
  * module, which builds the inode, directory, fragment, id and xattr tables.
  *
  * Memory is bounded by metadata (one node per entry, the block-size list of each file) plus
- * `parallelism` blocks in flight, never by file data.
+ * 16 blocks in flight per compression worker, never by file data.
  *
  * @module
  */
@@ -15,7 +15,7 @@ import { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
 import { pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
-import { CompressPool } from "./_compress_pool.ts";
+import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
 
 /** Compressors the writer supports. */
 export type SquashfsCompressor = "gzip" | "zstd";
@@ -42,7 +42,7 @@ export interface SquashfsWriterOptions {
   noXattrs?: boolean;
   /** Do not detect duplicate files (saves hashing every byte). */
   noDuplicates?: boolean;
-  /** Maximum blocks being compressed at once (default: the number of CPUs). */
+  /** Compression worker threads (default: the number of CPUs). */
   parallelism?: number;
   /** Called after each data block is written, with the total input bytes consumed so far. */
   onProgress?: (bytesIn: number) => void;
@@ -138,6 +138,7 @@ export class SquashfsWriter implements FsSink {
   #queue: Job[] = [];
   #paths = new Map<string, { id: number; dir: boolean }>();
   #fragBuf: Uint8Array;
+  #free: Uint8Array[] = [];
   #fragLen = 0;
   #fragCount = 0;
   #dups = new Map<string, FileData>();
@@ -164,7 +165,7 @@ export class SquashfsWriter implements FsSink {
     this.#blockSize = opts.blockSize ?? 131072;
     this.#pool = pool;
     // Enough blocks queued to keep every worker busy while this thread reads the next ones.
-    this.#window = 4 * pool.size;
+    this.#window = 16 * pool.size;
     this.#fragBuf = new Uint8Array(this.#blockSize);
     this.#tempPath = paths.temp;
     this.#finalPath = paths.final;
@@ -198,7 +199,7 @@ export class SquashfsWriter implements FsSink {
         `Cannot use ${compressor} level ${level}: it must be an integer from ${min} to ${max}`,
       );
     }
-    const compressSync = metadataCompressor(compressor, level);
+    const compressSync = metadataCompressor(compressor, level, blockSize);
     const wasm = await SqfsInstance.create((block) => {
       const out = compressSync(block);
       return out.length < block.length ? out : undefined;
@@ -229,7 +230,7 @@ export class SquashfsWriter implements FsSink {
       base = output.offset;
     }
     const workers = Math.max(1, options.parallelism ?? navigator.hardwareConcurrency ?? 2);
-    const pool = new CompressPool(workers, compressor, level);
+    const pool = new CompressPool(workers, compressor, level, blockSize);
     const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
     writer.#seek(SUPERBLOCK_SIZE);
     return writer;
@@ -465,7 +466,7 @@ export class SquashfsWriter implements FsSink {
     // hashed: a duplicate then costs no compression and no pipeline stall.
     const held: Uint8Array[] = [];
     let holding = hash !== undefined;
-    let block = new Uint8Array(Math.min(bs, size));
+    let block = this.#takeBlock(Math.min(bs, size));
     let fill = 0;
     let total = 0;
     for await (const chunk of data) {
@@ -491,7 +492,7 @@ export class SquashfsWriter implements FsSink {
             for (const b of held.splice(0)) jobs.push(await this.#submitBlock(b, state));
             jobs.push(await this.#submitBlock(block, state));
           }
-          block = new Uint8Array(Math.min(bs, size - total));
+          block = this.#takeBlock(Math.min(bs, size - total));
           fill = 0;
         }
       }
@@ -507,6 +508,7 @@ export class SquashfsWriter implements FsSink {
       const key = `${size}:${hash.digest("hex")}`;
       const original = this.#dups.get(key);
       if (original) {
+        for (const b of held.splice(0)) this.#recycle(b);
         for (const job of jobs) job.cancelled = true;
         if (jobs.length > 0) {
           await this.#drain();
@@ -582,13 +584,31 @@ export class SquashfsWriter implements FsSink {
     state.resolve();
   }
 
+  /** A buffer for a block: a recycled full-size one when possible (no allocation churn). */
+  #takeBlock(size: number): Uint8Array {
+    if (size === this.#blockSize) {
+      const free = this.#free.pop();
+      if (free) return free;
+    }
+    return new Uint8Array(size);
+  }
+
+  /** Give a full-size block buffer back once its bytes are written. */
+  #recycle(bytes: Uint8Array): void {
+    const buffer = bytes.buffer as ArrayBuffer;
+    if (buffer.byteLength === this.#blockSize && this.#free.length < this.#window + 8) {
+      this.#free.push(new Uint8Array(buffer));
+    }
+  }
+
   async #submitBlock(block: Uint8Array, state: FileState): Promise<Job> {
     state.pendingJobs++;
     const hole = isZero(block);
     // Read the length first: compress() transfers (detaches) the block's buffer.
     const rawLength = block.length;
+    if (hole) this.#recycle(block);
     const job: Job = {
-      result: hole ? Promise.resolve(null) : this.#pool.compress(block),
+      result: hole ? Promise.resolve(null) : this.#pool.compress(block, rawLength),
       rawLength,
       file: state,
       fragment: false,
@@ -608,12 +628,14 @@ export class SquashfsWriter implements FsSink {
 
   async #flushFragment(): Promise<void> {
     if (this.#fragLen === 0) return;
-    const block = this.#fragBuf.slice(0, this.#fragLen);
+    // The filled buffer goes to a worker; filling continues in a fresh one.
+    const block = this.#fragBuf;
+    const rawLength = this.#fragLen;
+    this.#fragBuf = this.#takeBlock(this.#blockSize);
     this.#fragLen = 0;
     this.#fragCount++;
-    const rawLength = block.length;
     await this.#enqueue({
-      result: this.#pool.compress(block),
+      result: this.#pool.compress(block, rawLength),
       rawLength,
       file: undefined,
       fragment: true,
@@ -622,6 +644,9 @@ export class SquashfsWriter implements FsSink {
   }
 
   async #enqueue(job: Job): Promise<void> {
+    // A job dropped by abort() must not become an unhandled rejection.
+    job.result.catch(() => {});
+    if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
     this.#queue.push(job);
     while (this.#queue.length > this.#window) await this.#writeHead();
   }
@@ -640,6 +665,7 @@ export class SquashfsWriter implements FsSink {
       const word = bytes!.length | (raw ? UNCOMPRESSED_BLOCK : 0);
       this.#call("sqfs_fragment", "record a fragment", this.#pos, word);
       this.#write(bytes!);
+      this.#recycle(bytes!);
       return;
     }
     const state = job.file!;
@@ -650,6 +676,7 @@ export class SquashfsWriter implements FsSink {
     } else {
       state.sizes.push(bytes.length | (raw ? UNCOMPRESSED_BLOCK : 0));
       this.#write(bytes);
+      this.#recycle(bytes);
     }
     this.#opts.onProgress?.(this.#consumed);
     state.pendingJobs--;
@@ -737,10 +764,19 @@ function isZero(block: Uint8Array): boolean {
 function metadataCompressor(
   compressor: SquashfsCompressor,
   level: number,
+  blockSize: number,
 ): (b: Uint8Array) => Uint8Array {
   if (compressor === "gzip") return (b) => asBytes(zlib.deflateSync(b, { level }));
-  const opts = { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
-  return (b) => asBytes(zlib.zstdCompressSync(b, opts));
+  const params = {
+    [zlib.constants.ZSTD_c_compressionLevel]: level,
+    [zlib.constants.ZSTD_c_windowLog]: zstdWindowLog(blockSize),
+  };
+  return (b) => {
+    // pledgedSrcSize (Node >= 23.8; missing from the typings) gives a single-segment frame.
+    const options = { params, pledgedSrcSize: b.length } as zlib.ZstdOptions;
+    const out = asBytes(zlib.zstdCompressSync(b, options));
+    return out.subarray(0, zstdFrameLength(out));
+  };
 }
 
 function asBytes(b: Buffer): Uint8Array {

@@ -279,3 +279,37 @@ testWithTools(
     });
   },
 );
+
+testWithTools(
+  "a directory listing over 64 KiB gets an extended inode and an index the kernel looks names up with",
+  ["mount", "umount", "unsquashfs"],
+  async () => {
+    await withTemp(async (tmp) => {
+      const w = await SquashfsWriter.create(`${tmp}/big.sqfs`);
+      const names: string[] = [];
+      for (let i = 0; i < 4000; i++) {
+        names.push(`${String(i).padStart(5, "0")}-${"long-name-".repeat(6)}`);
+      }
+      // Given out of order: the image sorts them.
+      for (const name of [...names].reverse()) {
+        await w.file(p(`dir/${name}`), META, name.length, bytes(p(name)));
+      }
+      await w.finish();
+      const raw = new TextDecoder().decode(await sh("unsquashfs", ["-lln", `${tmp}/big.sqfs`]));
+      const lines = raw.trim().split("\n").filter((l) => l.includes("squashfs-root"));
+      assert.equal(lines.length, 4002);
+      // unsquashfs shows the listing size: over 64 KiB needs the extended directory inode.
+      const size = Number(lines[1]!.split(/\s+/)[2]);
+      assert.ok(size > 65535, `listing is ${size} bytes`);
+      await withMount(`${tmp}/big.sqfs`, async (mnt) => {
+        for (const i of [0, 1, 1234, 2047, 2048, 3999]) {
+          assert.equal(await Deno.readTextFile(`${mnt}/dir/${names[i]}`), names[i]);
+        }
+        assert.throws(() => Deno.statSync(`${mnt}/dir/00001-missing`), Deno.errors.NotFound);
+        const listed = [...Deno.readDirSync(`${mnt}/dir`)].map((e) => e.name).sort();
+        assert.deepEqual(listed, names);
+      });
+    });
+  },
+  { root: true },
+);

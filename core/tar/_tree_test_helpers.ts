@@ -71,6 +71,8 @@ export async function makeTree(dir: string, options: { xattrs?: boolean } = {}):
     printf 'XYZ' | dd of=sparse bs=1 seek=1048576 conv=notrunc status=none
     printf 'END' | dd of=sparse bs=1 seek=3000000 conv=notrunc status=none
     truncate -s 2M hole-only
+    truncate -s 4M many-holes
+    for i in $(seq 0 29); do printf "region $i" | dd of=many-holes bs=1 seek=$((i * 131072 + 7)) conv=notrunc status=none; done
     chown 1234:5678 a.txt && chown -h 42:43 link
     touch -d @1700000000 a.txt
     ${

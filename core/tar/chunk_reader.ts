@@ -20,6 +20,8 @@ export class ChunkReader {
   offset = 0;
 
   /**
+   * Wrap a chunk source.
+   *
    * @param source The byte chunks (a ReadableStream or any async iterable).
    */
   constructor(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>) {
@@ -101,6 +103,14 @@ export class ChunkReader {
       this.#pos += take;
       this.offset += take;
       n -= take;
+    }
+  }
+
+  /** Read and discard everything up to the end of the stream. */
+  async drain(): Promise<void> {
+    while (await this.#fill()) {
+      this.offset += this.#chunk.length - this.#pos;
+      this.#pos = this.#chunk.length;
     }
   }
 

@@ -170,7 +170,12 @@ export async function* readTar(
       }
       // A stream ending on a block boundary without the end marker is accepted, as GNU tar does.
       if (!block) return;
-      if (isZeroBlock(block)) return;
+      if (isZeroBlock(block)) {
+        // Consume the record padding after the end marker, so a producer writing into a
+        // pipe is not killed by SIGPIPE and digests over the whole stream stay complete.
+        await reader.drain();
+        return;
+      }
       if (!checksumOk(block)) {
         fail(
           `header at byte ${headerOffset} has a bad checksum` +

@@ -99,7 +99,11 @@ export class SparseMapText {
   #wanted = -1;
   #maxSegments: number;
 
-  /** @param maxSegments Upper bound on the number of segments. */
+  /**
+   * Start an empty map.
+   *
+   * @param maxSegments Upper bound on the number of segments.
+   */
   constructor(maxSegments: number) {
     this.#maxSegments = maxSegments;
   }
@@ -137,7 +141,11 @@ export class SparseMapText {
     return false;
   }
 
-  /** @returns The parsed segments (valid once push returned true). */
+  /**
+   * The map read so far.
+   *
+   * @returns The parsed segments (complete once push returned true).
+   */
   segments(): SparseSegment[] {
     const out: SparseSegment[] = [];
     for (let i = 1; i + 1 < this.#numbers.length; i += 2) {

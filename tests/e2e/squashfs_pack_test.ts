@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { busyboxRootfs } from "../_helpers/fixtures.ts";
 import { assertGolden } from "../_helpers/golden.ts";
-import { runSinglet } from "../_helpers/singlet.ts";
+import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
 import { testWithTools } from "../_helpers/tools.ts";
 
 const decoder = new TextDecoder();
@@ -122,4 +122,44 @@ Deno.test("squashfs pack without an output image is a usage error", async () => 
   const result = await runSinglet(["squashfs", "pack", "/tmp"]);
   assert.equal(result.code, 254);
   assert.match(result.stderr, /give at least one SRC and the OUT image/);
+});
+
+Deno.test("squashfs pack interrupted with Ctrl-C exits 130 and leaves nothing behind", async () => {
+  await withTemp(async (tmp) => {
+    await Deno.mkdir(`${tmp}/src`);
+    await Deno.mkdir(`${tmp}/out`);
+    // 64 MiB of noise at gzip -9 on one worker: several seconds of work to interrupt.
+    const file = await Deno.open(`${tmp}/src/noise`, { write: true, create: true });
+    const chunk = new Uint8Array(65536);
+    for (let i = 0; i < 1024; i++) {
+      crypto.getRandomValues(chunk);
+      await file.write(chunk);
+    }
+    file.close();
+    const child = new Deno.Command(SINGLET_BIN, {
+      args: [
+        "squashfs",
+        "pack",
+        "--level",
+        "9",
+        "--processors",
+        "1",
+        `${tmp}/src`,
+        `${tmp}/out/i.sqfs`,
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // Interrupt once the temporary image exists (the packer is writing blocks).
+    const deadline = Date.now() + 30_000;
+    while ([...Deno.readDirSync(`${tmp}/out`)].length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal([...Deno.readDirSync(`${tmp}/out`)].length, 1, "the packer never started writing");
+    child.kill("SIGINT");
+    const status = await child.output();
+    assert.equal(status.code, 130, decoder.decode(status.stderr));
+    assert.deepEqual([...Deno.readDirSync(`${tmp}/out`)], []);
+  });
 });

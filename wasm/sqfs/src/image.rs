@@ -22,7 +22,6 @@ const MAX_NAME: usize = 256;
 /// Superblock flags.
 const FLAG_NO_FRAGMENTS: u16 = 0x0010;
 const FLAG_ALWAYS_FRAGMENTS: u16 = 0x0020;
-const FLAG_DUPLICATES: u16 = 0x0040;
 const FLAG_NO_XATTRS: u16 = 0x0200;
 
 /// One inode.
@@ -494,7 +493,6 @@ impl Image {
         if flags & FLAG_NO_FRAGMENTS == 0 {
             flags |= FLAG_ALWAYS_FRAGMENTS;
         }
-        let _ = FLAG_DUPLICATES;
         let mut sb = Vec::with_capacity(96 + tables.len());
         sb.extend_from_slice(&0x7371_7368u32.to_le_bytes());
         sb.extend_from_slice(&inode_count.to_le_bytes());

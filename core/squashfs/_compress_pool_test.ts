@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import zlib from "node:zlib";
+import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
+
+/** A raw zstd block header: last flag, type, size. */
+function blockHeader(last: number, type: number, size: number): number[] {
+  const h = last | (type << 1) | (size << 3);
+  return [h & 0xff, (h >> 8) & 0xff, (h >> 16) & 0xff];
+}
+
+Deno.test("a zstd frame ending in an empty last block is rewritten to end in its data block", () => {
+  const frame = new Uint8Array([
+    0x28,
+    0xb5,
+    0x2f,
+    0xfd,
+    0x00,
+    0x10, // magic, descriptor, 4 KiB window
+    ...blockHeader(0, 0, 3),
+    0x61,
+    0x62,
+    0x63, // raw "abc", not last
+    ...blockHeader(1, 0, 0), // empty raw last block
+    0x28,
+    0xb5,
+    0x2f,
+    0xfd,
+    0x00,
+    0x10,
+    ...blockHeader(1, 0, 0), // a second, empty frame
+  ]);
+  const length = zstdFrameLength(frame);
+  assert.equal(length, 12);
+  assert.equal(frame[6]! & 1, 1);
+  const out = zlib.zstdDecompressSync(frame.subarray(0, length));
+  assert.equal(new TextDecoder().decode(out), "abc");
+});
+
+Deno.test("a well-formed zstd frame keeps its length, and trailing frames are cut", () => {
+  const data = new TextEncoder().encode("hello hello hello hello");
+  const one = zlib.zstdCompressSync(data);
+  const two = new Uint8Array([...one, ...one]);
+  assert.equal(zstdFrameLength(two), one.length);
+  assert.throws(() => zstdFrameLength(new Uint8Array([1, 2, 3, 4, 5, 6])), /not start with a zstd/);
+});
+
+Deno.test("zstd windows never exceed one block (what Linux allocates for)", () => {
+  assert.equal(zstdWindowLog(131072), 17);
+  assert.equal(zstdWindowLog(4096), 12);
+  assert.equal(zstdWindowLog(1 << 20), 20);
+});
+
+Deno.test("the pool returns compressed bytes in the buffer it was given, or the input", async () => {
+  const pool = new CompressPool(2, "zstd", 3, 131072);
+  try {
+    const text = new TextEncoder().encode("squashfs ".repeat(1000));
+    const buffer = new Uint8Array(16384);
+    buffer.set(text);
+    const out = await pool.compress(buffer, text.length);
+    assert.ok(out.length < text.length);
+    assert.deepEqual(zlib.zstdDecompressSync(out), Buffer.from(text));
+    const noise = crypto.getRandomValues(new Uint8Array(4096));
+    const copy = noise.slice();
+    const same = await pool.compress(noise, noise.length);
+    assert.deepEqual(same, copy);
+  } finally {
+    pool.close();
+  }
+});
