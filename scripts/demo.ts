@@ -12,10 +12,12 @@ import { busyboxOciLayout } from "../tests/_helpers/fixtures.ts";
 import { runAs, testUser } from "../tests/_helpers/unpriv.ts";
 import { SINGLET_BIN } from "../tests/_helpers/singlet.ts";
 
-const step = (text: string) => console.error(`\n==> ${text}`);
+const encoder = new TextEncoder();
+const say = (text: string) => Deno.stderr.writeSync(encoder.encode(`${text}\n`));
+const step = (text: string) => say(`\n==> ${text}`);
 
 async function run(argv: string[]): Promise<number> {
-  console.error(`$ ${argv.join(" ")}`);
+  say(`$ ${argv.join(" ")}`);
   const status = await new Deno.Command(argv[0]!, { args: argv.slice(1) }).spawn().status;
   return status.code;
 }
@@ -45,10 +47,10 @@ const command = [
 if (Deno.uid() === 0) {
   const user = await testUser({ subids: true });
   step(`Running it as the unprivileged user ${user.name}`);
-  console.error(`$ ${command.join(" ")}`);
+  say(`$ ${command.join(" ")}`);
   const result = await runAs(user, command);
-  Deno.stdout.writeSync(new TextEncoder().encode(result.stdout));
-  Deno.stderr.writeSync(new TextEncoder().encode(result.stderr));
+  Deno.stdout.writeSync(encoder.encode(result.stdout));
+  Deno.stderr.writeSync(encoder.encode(result.stderr));
   Deno.exit(result.code);
 } else {
   step("Running it");
