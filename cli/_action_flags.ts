@@ -286,6 +286,8 @@ export function registerAction(
         value,
       ]);
     }
+    // "--no-home" is a flag of its own here, not commander's negation of "--home"
+    if (option.long?.startsWith("--no-")) option.negate = false;
     if (flag.hidden) option.hideHelp();
     command.addOption(option);
   }
@@ -455,6 +457,7 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     fakeroot: !!v.fakeroot,
     hostname: v.hostname as string | undefined,
     ipc: !!v.ipc,
+    pid: !!v.pid,
     uts: !!v.uts,
     net: !!v.net || network === "none",
     noPrivs: !!v.noPrivs,

@@ -83,34 +83,60 @@ export PS1
 
 unset singlet_inject singlet_restore singlet_injected singlet_script singlet_default_path
 
+# As PID 1 of the container's PID namespace the payload would ignore every signal it has
+# no handler for (SIGTERM from a batch system included): run it as a child instead and
+# pass signals on; when PID 1 exits the kernel ends whatever the payload left behind.
+singlet_run() {
+    if [ "\$\$" != 1 ]; then
+        exec "\$@"
+    fi
+    exec 3<&0
+    "\$@" 0<&3 3<&- &
+    singlet_child=\$!
+    exec 3<&-
+    trap 'kill -HUP "\$singlet_child" 2>/dev/null' HUP
+    trap 'kill -INT "\$singlet_child" 2>/dev/null' INT
+    trap 'kill -QUIT "\$singlet_child" 2>/dev/null' QUIT
+    trap 'kill -TERM "\$singlet_child" 2>/dev/null' TERM
+    trap 'kill -USR1 "\$singlet_child" 2>/dev/null' USR1
+    trap 'kill -USR2 "\$singlet_child" 2>/dev/null' USR2
+    while :; do
+        wait "\$singlet_child"
+        singlet_status=\$?
+        if ! kill -0 "\$singlet_child" 2>/dev/null; then
+            exit "\$singlet_status"
+        fi
+    done
+}
+
 case $singlet_action in
     exec)
-        exec "$@"
+        singlet_run "$@"
         ;;
     run)
         for singlet_runscript in /.singularity.d/runscript /singularity; do
             if [ -x "$singlet_runscript" ]; then
-                exec "$singlet_runscript" "$@"
+                singlet_run "$singlet_runscript" "$@"
             elif [ -f "$singlet_runscript" ]; then
-                exec /bin/sh "$singlet_runscript" "$@"
+                singlet_run /bin/sh "$singlet_runscript" "$@"
             fi
         done
         echo "There is no runscript defined for this container" >&2
-        exec /bin/sh "$@"
+        singlet_run /bin/sh "$@"
         ;;
     shell)
         if [ -n "\${SINGULARITY_SHELL-}" ]; then
-            exec "$SINGULARITY_SHELL" "$@"
+            singlet_run "$SINGULARITY_SHELL" "$@"
         elif [ -x /bin/bash ]; then
-            exec /bin/bash --norc "$@"
+            singlet_run /bin/bash --norc "$@"
         fi
-        exec /bin/sh "$@"
+        singlet_run /bin/sh "$@"
         ;;
     test)
         if [ -x /.singularity.d/test ]; then
-            exec /.singularity.d/test "$@"
+            singlet_run /.singularity.d/test "$@"
         elif [ -f /.singularity.d/test ]; then
-            exec /bin/sh /.singularity.d/test "$@"
+            singlet_run /bin/sh /.singularity.d/test "$@"
         fi
         echo "No test found in container, exiting" >&2
         exit 0

@@ -127,6 +127,11 @@ export interface ConfigInput {
   rootfs: string;
   /** Mount the root filesystem read-only. */
   readonlyRootfs: boolean;
+  /**
+   * Paths made read-only after the mounts (keeping nosuid and nodev, which the runtime's
+   * read-only remount of "/" would drop).
+   */
+  readonlyPaths?: string[];
   /** Process arguments. */
   args: string[];
   /** Process environment (`KEY=VALUE`). */
@@ -211,7 +216,14 @@ export function buildConfig(input: ConfigInput): OciConfig {
         "/sys/firmware",
         "/proc/scsi",
       ],
-      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+      readonlyPaths: [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+        ...input.readonlyPaths ?? [],
+      ],
     },
   };
   return config;
@@ -354,6 +366,11 @@ export function tmpfsMount(destination: string, options: string[] = []): OciMoun
  */
 export function passwdWithUser(image: string, user: UserIdentity, home: string): string {
   const lines = image.split("\n").filter((line) => line.trim() !== "");
+  if (user.uid === 0) {
+    return (lines.some((line) => line.split(":")[2] === "0")
+      ? lines
+      : ["root:x:0:0:root:/root:/bin/sh", ...lines]).join("\n") + "\n";
+  }
   const kept = lines.filter((line) => {
     const fields = line.split(":");
     return fields[0] !== user.name && fields[2] !== String(user.uid);

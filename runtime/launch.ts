@@ -86,6 +86,8 @@ export interface LaunchOptions {
   hostname?: string | undefined;
   /** -i/--ipc. */
   ipc?: boolean;
+  /** -p/--pid. */
+  pid?: boolean;
   /** --uts. */
   uts?: boolean;
   /** -n/--net (network "none"). */
@@ -324,7 +326,10 @@ export async function launch(options: LaunchOptions): Promise<number> {
     const capabilities = computeCaps(plan.processUid, options, plan.mode === "root");
     const config = buildConfig({
       rootfs: layout.rootfs,
-      readonlyRootfs: !(options.writableTmpfs || options.writable),
+      // runc's read-only remount of "/" would clear nosuid/nodev: make each top-level
+      // entry read-only instead (its readonlyPaths keep them), "/" itself being root's
+      readonlyRootfs: false,
+      readonlyPaths: options.writableTmpfs || options.writable ? [] : await topLevel(files, mounts),
       args,
       env,
       cwd,
@@ -336,6 +341,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
       capabilities,
       noNewPrivileges: !!options.noPrivs || plan.processUid !== 0,
       namespaces: {
+        // always (as SingularityCE's OCI mode): when the payload's PID 1 exits, whatever it
+        // left running dies with it; the action script keeps signals working under PID 1
         pid: true,
         ipc: !!(options.ipc || options.containall),
         uts: !!options.uts,
@@ -419,6 +426,17 @@ async function probeRuntime(
     if (line) return { verdict: "refused", detail: line.replace(/^.*?: /, "").trim() };
     return { verdict: "unknown", detail: text.slice(-200) };
   }
+}
+
+/** Top-level entries of the image that no mount replaces. */
+async function topLevel(
+  files: { listDir(path: string): Promise<string[] | undefined> },
+  mounts: OciMount[],
+): Promise<string[]> {
+  const replaced = new Set(mounts.map((m) => m.destination));
+  return ((await files.listDir("/")) ?? []).map((name) => `/${name}`).filter((path) =>
+    !replaced.has(path)
+  );
 }
 
 function computeCaps(uid: number, options: LaunchOptions, realRoot: boolean): string[] {

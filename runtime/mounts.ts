@@ -91,7 +91,7 @@ export async function prepareRootfs(
   await Promise.all(steps);
 
   if (options.writable && image.kind === "sandbox" && !overlayDirs.length) {
-    await session.run(["mount", "--bind", lower, rootfs]);
+    await session.run(["mount", "--bind", "-o", "nosuid,nodev", lower, rootfs]);
     return { rootfs, tmp, overlay: "none" };
   }
   const writableLayer = (options.overlays ?? []).findIndex((layer) => layer.writable);

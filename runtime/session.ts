@@ -159,6 +159,8 @@ export class Session {
       "nsenter",
       `--target=${this.#holderPid}`,
       ...(this.plan.joinUserNamespace ? ["--user"] : []),
+      // the caller is already root in a single-ID namespace, whose setgroups is denied
+      ...(this.plan.mode === "single" ? ["--preserve-credentials"] : []),
       "--mount",
       `--pid=/proc/${this.#holderPid}/ns/pid_for_children`,
       "--",

@@ -12,9 +12,10 @@
  *   runtime; the container process keeps the caller's uid/gid, image files owned by root
  *   stay owned by root, and files the container writes on binds belong to the caller. With
  *   `--fakeroot` the caller maps to 0 and the range to 1..N instead.
- * - `single`: no subordinate ranges; the caller maps to namespace root only and the
- *   runtime maps them back to their own uid in an inner namespace (SingularityCE's
- *   reverse mapping). Other IDs show as nobody.
+ * - `single`: no subordinate ranges; the caller maps to namespace root only. OCI
+ *   runtimes insist on mapping container root, and a single ID cannot be both root and the
+ *   caller, so the container runs as root (which is the caller outside); a warning says so.
+ *   Other IDs show as nobody.
  *
  * @module
  */
@@ -194,16 +195,15 @@ export async function planNamespace(
     mode: "single",
     unshareArgs: ["--user", "--map-root-user"],
     joinUserNamespace: true,
-    processUid: options.fakeroot ? 0 : user.uid,
-    processGid: options.fakeroot ? 0 : user.gid,
+    // An OCI runtime insists on mapping container root, and one ID cannot be both root
+    // and the caller: the process runs as root mapped to the caller's own uid.
+    processUid: 0,
+    processGid: 0,
     processGroups: [],
-    innerUidMappings: options.fakeroot
-      ? undefined
-      : [{ containerID: user.uid, hostID: 0, size: 1 }],
-    innerGidMappings: options.fakeroot
-      ? undefined
-      : [{ containerID: user.gid, hostID: 0, size: 1 }],
-    warning: `${why}: running with a single-ID user namespace mapping ` +
-      `(files owned by other users show as nobody)`,
+    innerUidMappings: undefined,
+    innerGidMappings: undefined,
+    warning: options.fakeroot ? `${why}: --fakeroot maps only your own uid to root` : `${why}: ` +
+      `the container runs as root mapped to your own uid (ask your admin for /etc/subuid ` +
+      `and /etc/subgid ranges to keep your uid inside)`,
   };
 }

@@ -1,0 +1,136 @@
+/**
+ * What `singlet exec` leaves behind and how it passes signals: nothing after a normal
+ * exit, nothing (processes, mounts) right after singlet is SIGKILLed and no session
+ * directory after the next run; SIGTERM to singlet reaches the container.
+ */
+import assert from "node:assert/strict";
+import { SINGLET_BIN } from "../_helpers/singlet.ts";
+import { SHARED_DENO_DIR, testUser, USER_PATH } from "../_helpers/unpriv.ts";
+import { testWithTools } from "../_helpers/tools.ts";
+import { execImages } from "./_exec_images.ts";
+
+const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool"];
+
+interface Spawned {
+  child: Deno.ChildProcess;
+  stateDir: string;
+}
+
+/** Start singlet as root or as the test user, with its own state directory. */
+async function spawnSinglet(
+  asUser: boolean,
+  args: string[],
+  reuse?: string,
+): Promise<Spawned> {
+  const stateDir = reuse ?? await Deno.makeTempDir({ prefix: "singlet-state-" });
+  let argv = [SINGLET_BIN, ...args];
+  const env: Record<string, string> = {
+    PATH: USER_PATH,
+    DENO_DIR: SHARED_DENO_DIR,
+    NO_COLOR: "1",
+    SINGLET_STATEDIR: reuse ?? `${stateDir}/s`,
+  };
+  if (asUser) {
+    const user = await testUser({ subids: true });
+    await Deno.chown(stateDir, user.uid, user.gid);
+    argv = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", ...argv];
+    Object.assign(env, { HOME: user.home, USER: user.name });
+  } else {
+    env.HOME = "/root";
+  }
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    clearEnv: true,
+    env,
+    cwd: "/tmp",
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return { child, stateDir: reuse ?? `${stateDir}/s` };
+}
+
+/** Host processes whose command line is `marker`, or contains it with `partial`. */
+async function processesWith(marker: string, partial = false): Promise<string[]> {
+  const out = await new Deno.Command("ps", { args: ["-eo", "args"], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((line) =>
+    partial ? line.includes(marker) && !line.startsWith("ps ") : line.trim() === marker
+  );
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function sessions(stateDir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(`${stateDir}/sessions`))).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+for (const asUser of [false, true]) {
+  const who = asUser ? "an unprivileged user" : "root";
+
+  testWithTools(`exec as ${who} leaves nothing behind after a normal exit`, TOOLS, async () => {
+    const { sif } = await execImages();
+    const { child, stateDir } = await spawnSinglet(asUser, ["exec", sif, "true"]);
+    const output = await child.output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.deepEqual(await sessions(stateDir), []);
+    assert.deepEqual(await processesWith(stateDir, true), [], "no helper process is left");
+    await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
+  });
+
+  testWithTools(`SIGTERM to singlet as ${who} reaches the container`, TOOLS, async () => {
+    const { sif } = await execImages();
+    const marker = `sleep ${31000 + (asUser ? 1 : 0)}`;
+    const { child, stateDir } = await spawnSinglet(asUser, [
+      "exec",
+      sif,
+      "sh",
+      "-c",
+      `trap 'echo got TERM; exit 42' TERM; ${marker} & wait`,
+    ]);
+    await waitFor("the container", async () => (await processesWith(marker)).length > 0);
+    child.kill("SIGTERM");
+    const output = await child.output();
+    assert.equal(output.code, 42, new TextDecoder().decode(output.stderr));
+    assert.equal(new TextDecoder().decode(output.stdout), "got TERM\n");
+    await waitFor("the sleep to go", async () => (await processesWith(marker)).length === 0);
+    assert.deepEqual(await sessions(stateDir), []);
+    await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
+  });
+
+  testWithTools(
+    `kill -9 of singlet as ${who} ends the container at once and the next run cleans up`,
+    TOOLS,
+    async () => {
+      const { sif } = await execImages();
+      const marker = `sleep ${32000 + (asUser ? 1 : 0)}`;
+      const { child, stateDir } = await spawnSinglet(asUser, ["exec", sif, ...marker.split(" ")]);
+      await waitFor("the container", async () => (await processesWith(marker)).length > 0);
+      const [session] = await sessions(stateDir);
+      assert.ok(session, "a session directory exists while the container runs");
+      child.kill("SIGKILL");
+      await child.output();
+      // the holder sees its pipe close; the kernel kills its PID namespace and drops mounts
+      await waitFor("the container to die", async () => (await processesWith(marker)).length === 0);
+      await waitFor(
+        "helpers (squashfuse_ll, runc, cat) to die",
+        async () => (await processesWith(session!, true)).length === 0,
+      );
+      assert.deepEqual(await sessions(stateDir), [session], "the directory waits for the next run");
+      const next = await spawnSinglet(asUser, ["exec", sif, "true"], stateDir);
+      const output = await next.child.output();
+      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+      assert.deepEqual(await sessions(stateDir), [], "the next run removed the stale session");
+      await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
+    },
+  );
+}
