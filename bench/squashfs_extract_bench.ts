@@ -6,7 +6,8 @@
  *
  * Input: a gzip image (mksquashfs defaults) of `SINGLET_BENCH_TREE` (default /usr/share:
  * about 670 MB in 46k files, symlinks and 3k directories, the shape of a root
- * filesystem), built once and cached under /tmp/singlet-bench-cache.
+ * filesystem), built once and cached under /tmp/singlet-bench-cache. The pack bench's
+ * debootstrap tree works too: `SINGLET_BENCH_TREE=/tmp/singlet-bench/debian-minbase`.
  *
  * Each run extracts into a fresh directory and the previous output is only renamed away,
  * then deleted at the end: ext4 makes inode allocation next to many recently deleted

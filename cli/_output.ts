@@ -129,7 +129,14 @@ export function printOut(text: string): void {
   while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
 }
 
-function formatBytes(n: number): string {
+/**
+ * A byte count in binary units, e.g. "1.5 MiB".
+ *
+ * @param n Bytes.
+ * @param digits Decimals shown for units above bytes (default 1).
+ * @returns The formatted size.
+ */
+export function formatBytes(n: number, digits = 1): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = n;
   let unit = 0;
@@ -137,7 +144,7 @@ function formatBytes(n: number): string {
     value /= 1024;
     unit++;
   }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  return `${value.toFixed(unit === 0 ? 0 : digits)} ${units[unit]}`;
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import { action, type Command } from "../_command.ts";
-import { log, printJson, printOut } from "../_output.ts";
+import { formatBytes, log, printJson, printOut } from "../_output.ts";
 import { readLine } from "../_prompt.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
 import { openSifSync } from "../../core/sif/mod.ts";
@@ -34,17 +34,6 @@ function parseTypes(values: string[] | undefined): CacheType[] {
     out.add(type as CacheType);
   }
   return [...out];
-}
-
-function human(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(2)} ${units[u]}`;
 }
 
 function collect(values: string, previous: string[] = []): string[] {
@@ -90,7 +79,9 @@ export function registerCache(program: Command): void {
         for (const e of entries) {
           const date = e.mtime.toISOString().slice(0, 19).replace("T", " ");
           printOut(
-            `${e.name.padEnd(width)}${date.padEnd(22)}${human(e.size).padEnd(12)}${e.type}\n`,
+            `${e.name.padEnd(width)}${date.padEnd(22)}${
+              formatBytes(e.size, 2).padEnd(12)
+            }${e.type}\n`,
           );
         }
         printOut("\n");
@@ -99,9 +90,11 @@ export function registerCache(program: Command): void {
       const blobs = entries.filter((e) => e.type === "blob");
       const sum = (list: CacheEntry[]) => list.reduce((n, e) => n + e.size, 0);
       printOut(
-        `There are ${containers.length} container file(s) using ${human(sum(containers))} and ` +
-          `${blobs.length} oci blob file(s) using ${human(sum(blobs))} of space\n` +
-          `Total space used: ${human(sum(entries))}\n`,
+        `There are ${containers.length} container file(s) using ${
+          formatBytes(sum(containers), 2)
+        } and ` +
+          `${blobs.length} oci blob file(s) using ${formatBytes(sum(blobs), 2)} of space\n` +
+          `Total space used: ${formatBytes(sum(entries), 2)}\n`,
       );
     }));
 

@@ -260,7 +260,14 @@ export function describeSink(sink: RecordingSink, options: { owners?: boolean } 
     links.set(inode, (links.get(inode) ?? 0) + 1);
   }
   const raw = (key: string) => keyToPath(key);
-  const keys = [...sink.entries.keys()].filter((k) => k !== "").sort((a, b) => {
+  // Parents nobody declared exist in the image as 0755 root directories (FsSink contract).
+  const implied = new Set<string>();
+  for (const key of sink.entries.keys()) {
+    for (let i = key.indexOf("/"); i >= 0; i = key.indexOf("/", i + 1)) {
+      if (!sink.entries.has(key.slice(0, i))) implied.add(key.slice(0, i));
+    }
+  }
+  const keys = [...sink.entries.keys(), ...implied].filter((k) => k !== "").sort((a, b) => {
     const x = raw(a);
     const y = raw(b);
     const n = Math.min(x.length, y.length);
@@ -271,7 +278,8 @@ export function describeSink(sink: RecordingSink, options: { owners?: boolean } 
   const letter: Record<string, string> = { fifo: "p", chardev: "c", blockdev: "b", socket: "s" };
   for (const key of keys) {
     const inode = inodeOf(key);
-    const v = sink.entries.get(inode)!;
+    const v = sink.entries.get(inode) ??
+      { kind: "directory", meta: { mode: 0o755, uid: 0, gid: 0, mtime: 0 } };
     const path = escapeName(raw(key));
     const mode = (v.meta!.mode & 0o7777).toString(8).padStart(4, "0");
     const own = options.owners ? `${v.meta!.uid}:${v.meta!.gid} ` : "";

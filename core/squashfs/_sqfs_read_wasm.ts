@@ -54,6 +54,7 @@ interface Exports {
   sq_walk(h: number): number;
   sq_fragments(h: number): number;
   sq_xattrs(h: number, idx: number): number;
+  sq_lz4(h: number, ptr: number, len: number, cap: number): number;
   sq_out_ptr(h: number): number;
   sq_out_len(h: number): number;
 }
@@ -233,6 +234,18 @@ export class SqfsWasm {
    */
   xattrs(idx: number): Uint8Array {
     this.#check(this.#x.sq_xattrs(this.#handle, idx));
+    return this.#out();
+  }
+
+  /**
+   * Decompress one LZ4 block (no built-in decoder exists).
+   *
+   * @param src The compressed block.
+   * @param max Largest output accepted (the block size).
+   * @returns The decompressed bytes (a copy).
+   */
+  lz4(src: Uint8Array, max: number): Uint8Array {
+    this.#withBytes(src, (p, l) => this.#check(this.#x.sq_lz4(this.#handle, p, l, max)));
     return this.#out();
   }
 

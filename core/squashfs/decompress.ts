@@ -1,8 +1,9 @@
 /**
  * Block decompressors for the SquashFS reader, by superblock compressor id, on
  * `node:zlib` (native and faster here than any WASM build: DEVELOPERS.md). gzip images
- * store zlib-format streams; zstd uses `zstdDecompressSync`. xz, lzma, lzo and lz4 have no
- * built-in decoder, so they fail with a clear "not supported" error.
+ * store zlib-format streams; zstd uses `zstdDecompressSync`. LZ4 blocks are simple enough
+ * to decode in the reader's crate (`wasm/sqfs_read/src/lz4.rs`), passed in by the caller.
+ * xz, lzma and lzo have no decoder here, so they fail with a clear "not supported" error.
  *
  * @module
  */
@@ -29,9 +30,11 @@ function toU8(b: Uint8Array): Uint8Array {
  * The decompressor for a compressor id.
  *
  * @param id Superblock compressor id.
+ * @param lz4 The LZ4 block decoder (from the reader's WASM instance).
  * @returns The decompressor, or a string saying why the id is unsupported.
  */
-export function decompressorFor(id: number): Decompressor | string {
+export function decompressorFor(id: number, lz4?: Decompressor): Decompressor | string {
+  if (id === 5 && lz4) return lz4;
   switch (id) {
     case 1:
       return (src, max) => toU8(zlib.inflateSync(src, { maxOutputLength: max }));
@@ -39,6 +42,6 @@ export function decompressorFor(id: number): Decompressor | string {
       return (src, max) => toU8(zlib.zstdDecompressSync(src, { maxOutputLength: max }));
     default:
       return `compressor ${COMPRESSOR_NAMES[id] ?? id} is not supported ` +
-        `(singlet reads gzip and zstd SquashFS images)`;
+        `(singlet reads gzip, zstd and lz4 SquashFS images)`;
   }
 }

@@ -25,7 +25,7 @@
  */
 import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
-import { showPath, type SquashfsEntry, type SquashfsReader } from "./reader.ts";
+import { isSparseChunk, showPath, type SquashfsEntry, type SquashfsReader } from "./reader.ts";
 
 /** Creates FIFOs and device nodes (Deno cannot call mknod itself). */
 export interface NodeMaker {
@@ -397,11 +397,19 @@ function writeFile(
   }
   let written = 0;
   try {
+    let hole = false;
     for (const chunk of reader.fileChunks(e)) {
-      let off = 0;
-      while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
+      // Holes stay holes, as unsquashfs leaves them.
+      hole = isSparseChunk(chunk);
+      if (hole) {
+        file.seekSync(chunk.length, Deno.SeekMode.Current);
+      } else {
+        let off = 0;
+        while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
+      }
       written += chunk.length;
     }
+    if (hole) file.truncateSync(written);
     file.utimeSync(e.mtime, e.mtime);
   } catch (error) {
     throw fsError("write file", path, error);
@@ -448,11 +456,10 @@ function fsError(action: string, path: string, error: unknown): SingletError {
   const reason = error instanceof Error
     ? error.message.replace(/ \(os error \d+\).*$/, "")
     : String(error);
-  const exists = error instanceof Deno.errors.AlreadyExists;
-  return new SingletError(`Cannot ${action} "${path}": ${reason}`, {
-    hint: exists
-      ? "extract into an empty or new directory"
-      : "check free space and permissions of the target",
-    cause: error,
-  });
+  const hint = error instanceof Deno.errors.AlreadyExists
+    ? "extract into an empty or new directory"
+    : error instanceof Deno.errors.NotFound
+    ? "create the parent directory of the target first"
+    : "check free space and permissions of the target";
+  return new SingletError(`Cannot ${action} "${path}": ${reason}`, { hint, cause: error });
 }

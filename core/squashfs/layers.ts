@@ -96,6 +96,8 @@ interface PathNode {
   opaque: number;
   /** For "nondir": whether it is a symlink (messages only). */
   symlink?: boolean;
+  /** For "implicit": made anew after this layer whited the path out (no lower metadata). */
+  fresh?: boolean;
 }
 
 /** What a member of the current layer became, for hard links that name it later. */
@@ -139,6 +141,8 @@ export async function mergeLayers(
     rereads: 0,
   };
   const nodes = new Map<string, PathNode>();
+  /** Paths an upper layer wrote beneath without declaring them, to the deepest such layer. */
+  const undeclared = new Map<string, number>();
 
   for (let index = layers.length - 1; index >= 0; index--) {
     const layer = layers[index]!;
@@ -146,6 +150,7 @@ export async function mergeLayers(
     const label = `layer ${index + 1}/${layers.length} "${layer.name}"`;
     const members = new Map<string, Member>();
     const groups: RereadGroup[] = [];
+    const whitedOut: string[] = [];
     const fail = (entry: TarEntry | undefined, what: string, cause?: unknown): never => {
       const at = entry ? ` entry "${displayName(entry.path)}"` : "";
       throw new SyntaxError(`Cannot apply ${label}:${at} ${what}`, { cause });
@@ -175,8 +180,24 @@ export async function mergeLayers(
         if (base.startsWith(WH)) {
           stats.whiteouts++;
           applyMarker(nodes, entry, base, parent, depth, fail);
+          if (base !== OPAQUE) whitedOut.push((parent ? `${parent}/` : "") + base.slice(4));
           continue;
         }
+
+        // An upper layer wrote beneath this path without declaring it: what this layer puts
+        // here is what that layer went through. A symlink would have been followed (as
+        // umoci does); that is refused rather than silently done differently.
+        const usedBy = undeclared.get(key);
+        if (usedBy !== undefined && usedBy < depth) {
+          if (entry.kind === "symlink" && !ancestorsHide(nodes, key, depth)) {
+            fail(
+              entry,
+              "is a symlink, but an upper layer wrote beneath this path without declaring the directory; following symlinked parents across layers is not supported",
+            );
+          }
+          undeclared.delete(key);
+        }
+        markUndeclared(undeclared, nodes, members, key, depth);
 
         if (isHidden(nodes, key, depth, entry, fail)) {
           stats.shadowed++;
@@ -282,6 +303,12 @@ export async function mergeLayers(
       // full, refused entries) pass through unchanged.
       if (!(error instanceof SyntaxError) || error.message.startsWith("Cannot apply")) throw error;
       throw new SyntaxError(`Cannot apply ${label}: ${error.message}`, { cause: error });
+    }
+
+    // A path this layer whited out and did not recreate did not exist below the upper layers
+    // that wrote beneath it: they made fresh directories there, not a trip through a symlink.
+    for (const target of whitedOut) {
+      if ((undeclared.get(target) ?? Infinity) < depth) undeclared.delete(target);
     }
 
     if (groups.length) {
@@ -433,13 +460,13 @@ function isHidden(
   const node = nodes.get(key);
   if (!node) return false;
   if (node.layer < depth) {
-    if (node.kind !== "implicit") return true;
-    if (entry.kind === "directory") return false; // gives the implicit directory metadata
-    if (entry.kind === "symlink") {
-      fail(
-        entry,
-        "is a symlink, but an upper layer wrote beneath this path without declaring the directory; following symlinked parents across layers is not supported",
-      );
+    if (node.kind === "implicit" && !node.fresh && entry.kind === "directory") {
+      return false; // gives the undeclared directory its metadata
+    }
+    if ((node.kind === "dir" || node.kind === "implicit") && entry.kind !== "directory") {
+      // Shadowed itself, this non-directory still replaced whatever lower layers had at
+      // this path: their children must not show through the upper directory.
+      node.opaque = Math.min(node.opaque, depth);
     }
     return true;
   }
@@ -466,8 +493,27 @@ function claimAncestors(
     if (!node) {
       nodes.set(ancestor, { kind: "implicit", layer: depth, opaque: Infinity });
     } else if (node.kind === "whiteout") {
-      nodes.set(ancestor, { kind: "implicit", layer: depth, opaque: depth });
+      nodes.set(ancestor, { kind: "implicit", layer: depth, opaque: depth, fresh: true });
     }
+  }
+}
+
+/**
+ * Record that layer `depth` wrote `key` beneath ancestors it did not declare itself (nor
+ * whited out, which makes them fresh directories), whether or not the entry survives.
+ */
+function markUndeclared(
+  undeclared: Map<string, number>,
+  nodes: Map<string, PathNode>,
+  members: Map<string, Member>,
+  key: string,
+  depth: number,
+): void {
+  for (const ancestor of ancestorsOf(key)) {
+    if (ancestor === "" || members.get(ancestor)?.state === "directory") continue;
+    const node = nodes.get(ancestor);
+    if (node && node.layer === depth && node.opaque === depth) continue; // whited out here
+    undeclared.set(ancestor, depth);
   }
 }
 

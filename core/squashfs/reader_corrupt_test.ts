@@ -239,7 +239,7 @@ function prng(seed: number): () => number {
   };
 }
 
-for (const comp of ["gzip", "zstd"]) {
+for (const comp of ["gzip", "zstd", "lz4"]) {
   testWithTools(
     `random byte flips in a ${comp} image give clean errors or valid reads, never a crash`,
     ["mksquashfs", "setfattr"],
@@ -249,7 +249,7 @@ for (const comp of ["gzip", "zstd"]) {
         // Compressed metadata this time: the flips must also pass through the inflater.
         const clean = await smallImage(dir, ["-comp", comp]);
         const metaStart = Number(view(clean).getBigUint64(64, true));
-        const random = prng(comp === "gzip" ? 0x5eed : 0xc0ffee);
+        const random = prng({ gzip: 0x5eed, zstd: 0xc0ffee, lz4: 0x1a4 }[comp]!);
         const outcomes = { ok: 0, error: 0 };
         const started = performance.now();
         for (let round = 0; round < 3000; round++) {

@@ -121,6 +121,8 @@ const TYPE = {
 } as const;
 
 const utf8 = new TextDecoder();
+/** Shared by entries without pax records (never written to). */
+const NO_PAX: ReadonlyMap<string, Uint8Array> = new Map();
 
 /**
  * Read a tar archive entry by entry.
@@ -144,11 +146,18 @@ export async function* readTar(
   let longLink: Uint8Array | undefined;
   let localPax: PaxRecord[] | undefined;
   let index = 0;
-  let where = "at the start of the archive";
+  // Where we are, for messages: built only when a message needs it (names are bytes and
+  // rendering them costs a per-byte loop, which the hot path should not pay).
+  let current: { path: Uint8Array; index: number; offset: number } | undefined;
+  const describe = (at: typeof current) =>
+    at
+      ? `"${displayName(at.path)}" (#${at.index}, header at byte ${at.offset})`
+      : "at the start of the archive";
+  const where = () => describe(current);
   let generation = 0;
 
   const fail = (what: string, cause?: unknown): never => {
-    const error = new SyntaxError(`Cannot read tar entry ${where}: ${what}`, { cause });
+    const error = new SyntaxError(`Cannot read tar entry ${where()}: ${what}`, { cause });
     throw error;
   };
 
@@ -226,16 +235,20 @@ export async function* readTar(
       if (type === TYPE.gnuMultivolume) fail("multi-volume archives are not supported");
 
       // Merge pax overrides: global first, then this entry's records (last one wins).
-      const pax = new Map(globalPax);
-      for (const { key, value } of localPax ?? []) {
-        if (value.length) pax.set(key, value);
-        else pax.delete(key);
+      let pax: ReadonlyMap<string, Uint8Array> = NO_PAX;
+      if (globalPax.size || localPax) {
+        const merged = new Map(globalPax);
+        for (const { key, value } of localPax ?? []) {
+          if (value.length) merged.set(key, value);
+          else merged.delete(key);
+        }
+        pax = merged;
       }
 
       let path: Uint8Array = pax.get("GNU.sparse.name") ?? pax.get("path") ?? longName ??
         ustarName(block, dialect);
       const linkTarget = pax.get("linkpath") ?? longLink ?? parseBytes(block, 157, 100);
-      where = `"${displayName(path)}" (#${index}, header at byte ${headerOffset})`;
+      current = { path, index, offset: headerOffset };
 
       let kind: TarEntryKind;
       switch (type) {
@@ -384,10 +397,13 @@ export async function* readTar(
       }
 
       const myGeneration = ++generation;
+      const here = current;
       const state = { left: dataLeft, started: false };
       const read = async (max: number): Promise<Uint8Array> => {
         if (generation !== myGeneration) {
-          throw new TypeError(`tar entry data read after the reader moved past it (${where})`);
+          throw new TypeError(
+            `tar entry data read after the reader moved past it (${describe(here)})`,
+          );
         }
         let chunk: Uint8Array;
         try {
@@ -402,7 +418,9 @@ export async function* readTar(
         [Symbol.asyncIterator]() {
           if (state.started) throw new TypeError("tar entry data can be read only once");
           if (generation !== myGeneration) {
-            throw new TypeError(`tar entry data read after the reader moved past it (${where})`);
+            throw new TypeError(
+              `tar entry data read after the reader moved past it (${describe(here)})`,
+            );
           }
           state.started = true;
           if (!isFile) return empty();

@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { gzipSync, zstdCompressSync } from "node:zlib";
 import { buildTar } from "../../core/squashfs/_layer_test_helpers.ts";
+import { makeTree } from "../../core/tar/_tree_test_helpers.ts";
 import { whiteoutOciLayout } from "../_helpers/fixtures.ts";
+import { describeTree } from "../_helpers/tree.ts";
 import { buildImage, writeOciLayout } from "../_helpers/oci_writer.ts";
 import { runSinglet } from "../_helpers/singlet.ts";
 import { testWithTools } from "../_helpers/tools.ts";
@@ -160,6 +162,38 @@ testWithTools(
       const bad = await runSinglet(["squashfs", "pack", `${tmp}/notes.txt`, `${tmp}/out.sqfs`]);
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /not a directory or a tar layer/);
+    });
+  },
+);
+
+testWithTools(
+  "squashfs pack of GNU tar layers (sparse, long and non-UTF-8 names, xattrs) extracts to the same tree",
+  ["tar", "unsquashfs", "setfattr", "getfattr", "zstd"],
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = `${tmp}/src`;
+      await Deno.mkdir(src);
+      await makeTree(src, { xattrs: true });
+      await Deno.remove(`${src}/fifo`); // compared through describeTree, which lists it too
+      await run("sh", [
+        "-c",
+        `tar --format=pax --sparse --xattrs --xattrs-include='user.*' -C '${src}' -cf - . | zstd -q -o '${tmp}/layer.tar.zst'`,
+      ]);
+      const result = await runSinglet([
+        "squashfs",
+        "pack",
+        `${tmp}/layer.tar.zst`,
+        `${tmp}/img.sqfs`,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      await run("unsquashfs", ["-q", "-n", "-d", `${tmp}/out`, `${tmp}/img.sqfs`]);
+      const expected = await describeTree(src);
+      assert.equal(await describeTree(`${tmp}/out`), expected);
+      // The comparison covers what it claims to.
+      assert.match(expected, /xattr user\.one=/);
+      assert.match(expected, /bad\\xffname/);
+      assert.match(expected, /size=5242880 .* sparse\n/);
+      assert.match(expected, /(deep){30}\/x{150}/);
     });
   },
 );

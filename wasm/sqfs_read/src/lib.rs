@@ -37,6 +37,7 @@ pub mod cursor;
 pub mod dir;
 pub mod error;
 pub mod inode;
+pub mod lz4;
 pub mod meta;
 pub mod reader;
 pub mod superblock;
@@ -192,6 +193,17 @@ pub extern "C" fn sq_walk(handle: i32) -> i32 {
 #[no_mangle]
 pub extern "C" fn sq_fragments(handle: i32) -> i32 {
     with_reader(handle, |r| r.fragments().map(|n| n as i32))
+}
+
+/// Decompress one LZ4 block (at most `cap` bytes) into the output buffer; returns its length.
+#[no_mangle]
+pub extern "C" fn sq_lz4(handle: i32, ptr: *const u8, len: usize, cap: usize) -> i32 {
+    with_reader(handle, |r| {
+        let mut out = std::mem::take(&mut r.out);
+        let result = lz4::decompress(slice(ptr, len), cap, &mut out);
+        r.out = out;
+        result.map(|_| r.out.len() as i32)
+    })
 }
 
 /// Decode the xattrs of xattr id `idx` into the output buffer.

@@ -311,7 +311,9 @@ impl Reader {
         }
         let lim = self.limits();
         let mut out: Vec<u8> = Vec::new();
-        let mut seen: HashMap<u64, u32> = HashMap::new();
+        // Inodes already parsed, by reference: a hard-linked file is parsed once however
+        // many names it has (re-parsing a long block list per name would be quadratic).
+        let mut seen: HashMap<u64, (u32, inode::Inode)> = HashMap::new();
         struct Frame {
             parent: u32,
             entries: Vec<dir::Entry>,
@@ -325,7 +327,7 @@ impl Reader {
             _ => return Err(corrupt("the root inode is not a directory".to_string())),
         };
         emit(&mut out, u32::MAX, 0, true, &root, &[], inodes, &self.ids)?;
-        seen.insert(self.sb.root_inode, 0);
+        seen.insert(self.sb.root_inode, (0, root.clone()));
         stack.push(Frame {
             parent: 0,
             entries: dir::read(dirs, &root_dir, root.number, lim.inode_count)?,
@@ -342,7 +344,10 @@ impl Reader {
             frame.pos += 1;
             let parent = frame.parent;
             let name = &dirs.data[entry.name_at..entry.name_at + entry.name_len];
-            let node = inode::parse(inodes, entry.inode_ref, &lim)?;
+            let (node, first) = match seen.get(&entry.inode_ref) {
+                Some((first, node)) => (node.clone(), Some(*first)),
+                None => (inode::parse(inodes, entry.inode_ref, &lim)?, None),
+            };
             if node.basic_type != entry.basic_type {
                 return Err(corrupt(format!(
                     "directory entry \"{}\" says type {} but its inode {} has type {}",
@@ -357,8 +362,8 @@ impl Reader {
             }
             let index = count;
             count += 1;
-            match seen.get(&entry.inode_ref) {
-                Some(&first) => {
+            match first {
+                Some(first) => {
                     if let Kind::Dir(_) = node.kind {
                         return Err(corrupt(format!(
                             "directory inode {} is reached twice (a directory loop or directory hard link at \"{}\")",
@@ -371,7 +376,7 @@ impl Reader {
                     )?;
                 }
                 None => {
-                    seen.insert(entry.inode_ref, index);
+                    seen.insert(entry.inode_ref, (index, node.clone()));
                     emit(
                         &mut out, parent, index, true, &node, name, inodes, &self.ids,
                     )?;
