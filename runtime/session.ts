@@ -87,11 +87,14 @@ export class Session {
   static async open(stateDir: string, plan: NamespacePlan): Promise<Session> {
     const id = `singlet-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
     const dir = `${stateDir}/sessions/${id}`;
-    await Deno.mkdir(dir, { mode: 0o700 });
+    // A live session answers on a socket; a stale one (its singlet was SIGKILLed) refuses
+    // connections. The directory gets its final name only once the socket listens.
+    const draft = `${stateDir}/sessions/.${id}`;
+    await Deno.mkdir(draft, { mode: 0o700 });
+    const listener = Deno.listen({ transport: "unix", path: `${draft}/${OWNER_FILE}` });
+    await Deno.rename(draft, dir);
     const session = new Session(id, dir, plan);
-    // A live session answers on this socket; a stale one (its singlet was SIGKILLed)
-    // refuses connections.
-    session.#listener = Deno.listen({ transport: "unix", path: `${dir}/${OWNER_FILE}` });
+    session.#listener = listener;
     try {
       await session.#startHolder();
     } catch (error) {
@@ -231,11 +234,11 @@ export async function removeStaleSessions(stateDir: string): Promise<string[]> {
   }
   for (const entry of entries) {
     const dir = `${stateDir}/sessions/${entry.name}`;
-    if (await answers(`${dir}/${OWNER_FILE}`)) continue;
-    // a session being created gets its socket within milliseconds of its directory
-    const info = await Deno.lstat(dir).catch(() => undefined);
-    const young = !!info?.mtime && Date.now() - info.mtime.getTime() < 2_000;
-    if (young && !(await exists(`${dir}/${OWNER_FILE}`))) continue;
+    if (entry.name.startsWith(".")) {
+      // a session being created: debris only once it is old
+      const info = await Deno.lstat(dir).catch(() => undefined);
+      if (!info?.mtime || Date.now() - info.mtime.getTime() < 60_000) continue;
+    } else if (await answers(`${dir}/${OWNER_FILE}`)) continue;
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     removed.push(entry.name);
   }
@@ -246,15 +249,6 @@ async function answers(socket: string): Promise<boolean> {
   try {
     const connection = await Deno.connect({ transport: "unix", path: socket });
     connection.close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
     return true;
   } catch {
     return false;

@@ -32,7 +32,7 @@ async function spawnSinglet(
   };
   if (asUser) {
     const user = await testUser({ subids: true });
-    await Deno.chown(stateDir, user.uid, user.gid);
+    if (!reuse) await Deno.chown(stateDir, user.uid, user.gid);
     argv = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", ...argv];
     Object.assign(env, { HOME: user.home, USER: user.name });
   } else {
@@ -134,3 +134,32 @@ for (const asUser of [false, true]) {
     },
   );
 }
+
+testWithTools(
+  "20 concurrent execs of one image by one user all succeed and clean up",
+  TOOLS,
+  async () => {
+    const { sif } = await execImages();
+    const stateDir = await Deno.makeTempDir({ prefix: "singlet-state-" });
+    const user = await testUser({ subids: true });
+    await Deno.chown(stateDir, user.uid, user.gid);
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const { child } = await spawnSinglet(
+          true,
+          ["exec", sif, "sh", "-c", `echo ${i}`],
+          stateDir,
+        );
+        const output = await child.output();
+        const err = new TextDecoder().decode(output.stderr);
+        return { code: output.code, out: new TextDecoder().decode(output.stdout), err, i };
+      }),
+    );
+    for (const run of runs) {
+      assert.equal(run.code, 0, run.err);
+      assert.equal(run.out, `${run.i}\n`);
+    }
+    assert.deepEqual(await sessions(stateDir), []);
+    await Deno.remove(stateDir, { recursive: true });
+  },
+);
