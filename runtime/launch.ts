@@ -147,7 +147,6 @@ export async function launch(options: LaunchOptions): Promise<number> {
   const plan = await planNamespace(user, { fakeroot: !!options.fakeroot });
   if (plan.warning) log.warning(plan.warning);
   const image = await openImage(options.image);
-  const files = await openImageFiles(options.image);
   if (options.writable && image.kind !== "sandbox") {
     throw new SingletError(
       `Cannot open image "${options.image}" for writing: SquashFS images are read-only`,
@@ -155,7 +154,23 @@ export async function launch(options: LaunchOptions): Promise<number> {
     );
   }
   const stateDir = await stateDirectory(user.uid);
-  const stale = await removeStaleSessions(stateDir);
+  // independent steps, in parallel: reading the image's metadata, sweeping stale
+  // sessions, starting this session's namespaces
+  const [filesResult, staleResult, sessionResult] = await Promise.allSettled([
+    openImageFiles(options.image),
+    removeStaleSessions(stateDir),
+    Session.open(stateDir, plan),
+  ]);
+  if (filesResult.status === "rejected" || sessionResult.status === "rejected") {
+    if (filesResult.status === "fulfilled") filesResult.value.close();
+    if (sessionResult.status === "fulfilled") await sessionResult.value.close();
+    throw filesResult.status === "rejected"
+      ? filesResult.reason
+      : (sessionResult as PromiseRejectedResult).reason;
+  }
+  const files = filesResult.value;
+  const session = sessionResult.value;
+  const stale = staleResult.status === "fulfilled" ? staleResult.value : [];
   if (stale.length) log.debug(`removed stale sessions: ${stale.join(", ")}`);
 
   // Signals that arrive before the container runs end the launch; afterwards they are
@@ -170,7 +185,6 @@ export async function launch(options: LaunchOptions): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
-  const session = await Session.open(stateDir, plan);
   try {
     log.debug(`session ${session.id}: holder pid ${session.holderPid}, mode ${plan.mode}`);
     const overlays = (options.overlays ?? []).map(parseOverlay);
