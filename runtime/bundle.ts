@@ -191,7 +191,9 @@ export function buildConfig(input: ConfigInput): OciConfig {
       capabilities: {
         bounding: caps,
         effective: caps,
-        inheritable: [],
+        // a non-root process keeps added capabilities only as ambient ones, which must also
+        // be inheritable
+        inheritable: input.uid === 0 ? [] : caps,
         permitted: caps,
         ambient: input.uid === 0 ? [] : caps,
       },

@@ -337,7 +337,16 @@ export async function launch(options: LaunchOptions): Promise<number> {
       throw new UsageError("exec needs a command to run inside the container");
     }
 
-    const capabilities = computeCaps(plan.processUid, options, plan.mode === "root");
+    let capabilities = computeCaps(plan.processUid, options, plan.mode === "root");
+    if (options.keepPrivs || options.addCaps?.length) {
+      // the runtime fails on a capability outside the bounding set (some hosts drop a few)
+      const status = await session.run(["grep", "^CapBnd:", "/proc/self/status"]);
+      const bounding = BigInt(`0x${status.split(/\s+/)[1] ?? "0"}`);
+      const kept = capabilities.filter((cap) => (bounding >> BigInt(ALL_CAPS.indexOf(cap))) & 1n);
+      const lost = capabilities.filter((cap) => !kept.includes(cap));
+      if (lost.length) log.debug(`not in this host's bounding set: ${lost.join(", ")}`);
+      capabilities = kept;
+    }
     const config = buildConfig({
       rootfs: layout.rootfs,
       // runc's read-only remount of "/" would clear nosuid/nodev: make each top-level

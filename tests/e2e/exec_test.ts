@@ -167,9 +167,21 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         );
         const eff = BigInt(`0x${statusField(dropped, "CapEff")}`);
         assert.equal(eff & (1n << 13n), 0n, "CAP_NET_RAW (bit 13) dropped");
+        const kept = ok(
+          await runner.run(["exec", "--keep-privs", sif, "cat", "/proc/self/status"]),
+          "keep-privs",
+        );
+        const all = BigInt(`0x${statusField(kept, "CapEff")}`);
+        // (root only, as under Singularity; root mapped to a user keeps the default set)
+        assert.equal((all >> 21n) & 1n, runner.uid() === 0 ? 1n : 0n, "CAP_SYS_ADMIN (bit 21)");
       } else {
         assert.equal(statusField(status, "CapEff"), "0000000000000000");
         assert.equal(statusField(status, "NoNewPrivs"), "1");
+        const added = ok(
+          await runner.run(["exec", "--add-caps", "net_raw", sif, "cat", "/proc/self/status"]),
+          "add-caps",
+        );
+        assert.equal(statusField(added, "CapEff"), "0000000000002000", "only CAP_NET_RAW");
       }
     });
 
