@@ -113,6 +113,10 @@ singlet_run() {
 
 case $singlet_action in
     exec)
+        if ! command -v "$1" >/dev/null 2>&1; then
+            echo "FATAL:   \\"$1\\": executable file not found in \\$PATH" >&2
+            exit 255
+        fi
         singlet_run "$@"
         ;;
     run)

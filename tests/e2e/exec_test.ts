@@ -90,6 +90,12 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
     await t.step("the exit status of the container is singlet's", async () => {
       assert.equal((await runner.run(["exec", sif, "sh", "-c", "exit 7"])).code, 7);
       assert.equal((await runner.run(["exec", sif, "false"])).code, 1);
+      const missing = await runner.run(["exec", sif, "no-such-command"]);
+      assert.equal(missing.code, 255);
+      assert.match(
+        missing.stderr,
+        /FATAL: +"no-such-command": executable file not found in \$PATH/,
+      );
     });
 
     await t.step("a container killed by a signal exits 128+n", async () => {
