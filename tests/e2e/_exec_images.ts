@@ -60,6 +60,14 @@ async function build(): Promise<ExecImages> {
   const rootfs = await busyboxRootfs();
   const dir = await Deno.makeTempDir({ prefix: "singlet-exec-images-" });
   await Deno.chmod(dir, 0o755);
+  // built per test process: gone when it ends
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already gone
+    }
+  });
   const sandbox = `${dir}/sandbox`;
   await run("cp", ["-a", rootfs, sandbox]);
   const sd = `${sandbox}/.singularity.d`;
