@@ -12,8 +12,14 @@ import { log } from "./_output.ts";
 import { UsageError } from "../core/errors.ts";
 import type { Action } from "../runtime/action_script.ts";
 import { type BindSpec, launch, type LaunchOptions } from "../runtime/launch.ts";
+import { pullImage } from "../core/oci/pull.ts";
+import { parseImageReference } from "../core/oci/reference.ts";
+import { wantedPlatform } from "../core/oci/manifest.ts";
 
 type Kind = "bool" | "string" | "list";
+
+/** Image arguments that name a source to pull rather than a local path. */
+const URI = /^(docker:\/\/|oci:|oci-archive:|docker-archive:|docker-daemon:|https?:\/\/)/;
 
 interface FlagSpec {
   /** Commander flags text. */
@@ -293,7 +299,24 @@ export function registerAction(
   }
   command.action(action(async (image: string, args: string[] | undefined) => {
     const values = withEnvironment(command);
-    return await launch(toLaunchOptions(verb, image, args ?? [], values));
+    const options = toLaunchOptions(verb, image, args ?? [], values);
+    if (!URI.test(image)) return await launch(options);
+    // docker://, oci:, oci-archive:, docker-archive:, docker-daemon:, http(s)://: pulled and
+    // converted through the cache (a second run is a cache hit), run from a temporary SIF
+    const dir = await Deno.makeTempDir({ prefix: "singlet-run-" });
+    try {
+      const output = `${dir}/image.sif`;
+      log.info(`Converting ${image} to a SIF through the cache`);
+      await pullImage(parseImageReference(image), {
+        output,
+        platform: wantedPlatform({}),
+        uri: image,
+        onWarning: (message) => log.warning(message),
+      });
+      return await launch({ ...options, image: output });
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
   }));
   return command;
 }
