@@ -237,6 +237,8 @@ const FLAGS: FlagSpec[] = [
     env: ["COMPAT"],
     kind: "bool",
   },
+  { flags: "--nv", help: "enable Nvidia support", env: ["NV"], kind: "bool" },
+  { flags: "--rocm", help: "enable experimental Rocm support", env: ["ROCM"], kind: "bool" },
   {
     flags: "--runtime <name>",
     help: "OCI runtime to use: crun or runc (default: crun where it works, else runc)",
@@ -493,6 +495,8 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     workdir: v.workdir as string | undefined,
     runtime: runtime as "runc" | "crun" | undefined,
     dns: splitList(v.dns as string[] | undefined),
+    nv: !!v.nv,
+    rocm: !!v.rocm,
     shell: v.shell as string | undefined,
     logger: {
       warning: (message) => log.warning(message),

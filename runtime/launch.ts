@@ -19,6 +19,7 @@ import {
   tmpfsMount,
 } from "./bundle.ts";
 import { buildEnvironment, parseEnvFile } from "./env.ts";
+import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
 import { openImageFiles } from "../core/image/image_files.ts";
 import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
@@ -110,6 +111,10 @@ export interface LaunchOptions {
   workdir?: string | undefined;
   /** --runtime. */
   runtime?: "runc" | "crun" | undefined;
+  /** --nv. */
+  nv?: boolean;
+  /** --rocm. */
+  rocm?: boolean;
   /** --dns servers. */
   dns?: string[];
   /** -s/--shell (shell action). */
@@ -256,6 +261,25 @@ export async function launch(options: LaunchOptions): Promise<number> {
         );
       }
     }
+    // GPU driver files
+    for (
+      const vendor of [
+        options.nv ? "nv" as const : undefined,
+        options.rocm ? "rocm" as const : undefined,
+      ]
+    ) {
+      if (!vendor) continue;
+      const gpu = await gpuBinds(vendor);
+      if (!gpu.found.libraries && !gpu.found.devices) {
+        log.warning(
+          `--${vendor}: could not find any ${
+            vendor === "nv" ? "NVIDIA" : "ROCm"
+          } driver files on this host`,
+        );
+      }
+      log.debug(`--${vendor}: ${JSON.stringify(gpu.found)}`);
+      mounts.push(...gpu.mounts);
+    }
     // /etc files
     const etc = `${session.dir}/etc`;
     await Deno.mkdir(etc);
@@ -312,6 +336,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
       ).join(",");
     }
     if (options.shell) runtimeVars.SINGULARITY_SHELL = options.shell;
+    if (options.nv || options.rocm) runtimeVars.LD_LIBRARY_PATH = "/.singularity.d/libs";
     const env = buildEnvironment(hostEnv, {
       cleanenv: !!(options.cleanenv || options.containall),
       env: options.env ?? [],
