@@ -12,9 +12,6 @@ import { log } from "./_output.ts";
 import { UsageError } from "../core/errors.ts";
 import type { Action } from "../runtime/action_script.ts";
 import { type BindSpec, launch, type LaunchOptions } from "../runtime/launch.ts";
-import { pullImage } from "../core/oci/pull.ts";
-import { parseImageReference } from "../core/oci/reference.ts";
-import { wantedPlatform } from "../core/oci/manifest.ts";
 
 type Kind = "bool" | "string" | "list";
 
@@ -309,6 +306,12 @@ export function registerAction(
     try {
       const output = `${dir}/image.sif`;
       log.info(`Converting ${image} to a SIF through the cache`);
+      // loaded only here: the pull and conversion code is most of singlet's module graph
+      const [{ pullImage }, { parseImageReference }, { wantedPlatform }] = await Promise.all([
+        import("../core/oci/pull.ts"),
+        import("../core/oci/reference.ts"),
+        import("../core/oci/manifest.ts"),
+      ]);
       await pullImage(parseImageReference(image), {
         output,
         platform: wantedPlatform({}),
