@@ -3,7 +3,8 @@
  * bundle on an already-mounted image (squashfuse_ll of the same SIF partition), and
  * (b) charliecloud's `ch-run` on the same SquashFS, when installed. Run as root (the
  * floor's bundle and mount are prepared as root too); targets from issue 6: at most
- * the floor + 80 ms, at most 2x ch-run.
+ * the floor + 80 ms, at most 2x ch-run. `EXEC_SOAK=1` adds 100 sequential execs (time
+ * growth and leftovers).
  *
  * @module
  */
@@ -68,6 +69,28 @@ try {
     report.push(`  singlet / ch-run: ${vsCh.ratio.toFixed(2)} (target <= 2)`);
   } else {
     report.push("  ch-run: not installed (apt-get install charliecloud-runtime)");
+  }
+  if (Deno.env.get("EXEC_SOAK") === "1") {
+    // 100 sequential execs: time must not grow and nothing may pile up
+    const state = `${dir}/soak-state`;
+    const times: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const start = performance.now();
+      const out = await new Deno.Command(singlet, {
+        args: ["exec", images.sif, "/bin/true"],
+        env: { SINGLET_STATEDIR: state },
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (!out.success) throw new Error(`soak run ${i} failed`);
+      times.push(performance.now() - start);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const left = [...Deno.readDirSync(`${state}/sessions`)].length;
+    report.push(
+      `  100 sequential execs: first 10 median ${median(times.slice(0, 10)).toFixed(1)} ms, ` +
+        `last 10 median ${median(times.slice(-10)).toFixed(1)} ms, sessions left ${left}`,
+    );
   }
   Deno.stdout.writeSync(new TextEncoder().encode(report.join("\n") + "\n"));
 } finally {
