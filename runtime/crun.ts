@@ -13,6 +13,8 @@ export class Crun implements OciRuntime {
   readonly name = "crun" as const;
 
   /**
+   * The command line that runs a container from a bundle.
+   *
    * @param stateRoot State directory (`--root`).
    * @param bundle Bundle directory.
    * @param id Container id.
@@ -32,6 +34,8 @@ export class Crun implements OciRuntime {
   }
 
   /**
+   * The command line that signals a container.
+   *
    * @param stateRoot State directory (`--root`).
    * @param id Container id.
    * @param signal Signal name.

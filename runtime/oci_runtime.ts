@@ -16,6 +16,8 @@ export interface OciRuntime {
   /** "runc" or "crun". */
   readonly name: "runc" | "crun";
   /**
+   * The command line that runs a container from a bundle.
+   *
    * @param stateRoot The runtime's state directory.
    * @param bundle The bundle directory.
    * @param id The container id.
@@ -23,6 +25,8 @@ export interface OciRuntime {
    */
   runArgs(stateRoot: string, bundle: string, id: string): string[];
   /**
+   * The command line that signals a container.
+   *
    * @param stateRoot The runtime's state directory.
    * @param id The container id.
    * @param signal A signal name such as "SIGTERM".

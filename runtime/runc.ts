@@ -12,6 +12,8 @@ export class Runc implements OciRuntime {
   readonly name = "runc" as const;
 
   /**
+   * The command line that runs a container from a bundle.
+   *
    * @param stateRoot State directory (`--root`).
    * @param bundle Bundle directory.
    * @param id Container id.
@@ -22,6 +24,8 @@ export class Runc implements OciRuntime {
   }
 
   /**
+   * The command line that signals a container.
+   *
    * @param stateRoot State directory (`--root`).
    * @param id Container id.
    * @param signal Signal name.

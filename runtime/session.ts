@@ -145,7 +145,7 @@ export class Session {
     void holder.stdout.cancel().catch(() => {});
   }
 
-  /** @returns The PID of the holder's `unshare` process. */
+  /** The PID of the holder's `unshare` process. */
   get holderPid(): number {
     return this.#holderPid;
   }
