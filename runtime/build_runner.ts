@@ -10,6 +10,17 @@
 import type { RunnerBind, SectionRunner } from "../core/build/section_runner.ts";
 import { runCommand } from "./_command.ts";
 import { launch, type LaunchLogger } from "./launch.ts";
+import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
+
+export type { LaunchLogger } from "./launch.ts";
+
+/** The subordinate range of a fakeroot plan (`--map-users=START,1,COUNT`). */
+function mappedRange(plan: NamespacePlan, flag: string): [number, number] | undefined {
+  const arg = plan.unshareArgs.find((a) => a.startsWith(`${flag}=`));
+  if (!arg) return undefined;
+  const [start, inner, count] = arg.slice(flag.length + 1).split(",").map(Number);
+  return inner === 1 ? [start!, count!] : undefined;
+}
 
 /**
  * Make the runner the build pipeline uses.
@@ -18,7 +29,43 @@ import { launch, type LaunchLogger } from "./launch.ts";
  * @returns The runner.
  */
 export function buildRunner(logger: LaunchLogger): SectionRunner {
+  let planned: Promise<{ plan: NamespacePlan; uid: number; gid: number }> | undefined;
+  const plan = () =>
+    planned ??= currentUser().then(async (user) => ({
+      plan: await planNamespace(user, { fakeroot: true }),
+      uid: user.uid,
+      gid: user.gid,
+    }));
   return {
+    async ownerMap() {
+      if (Deno.uid() === 0) return undefined;
+      const { plan: p, uid, gid } = await plan();
+      const users = mappedRange(p, "--map-users");
+      const groups = mappedRange(p, "--map-groups");
+      const map = (id: number, self: number, range: [number, number] | undefined) =>
+        id === self
+          ? 0
+          : range && id >= range[0] && id < range[0] + range[1]
+          ? id - range[0] + 1
+          : id;
+      return (u: number, g: number) => [map(u, uid, users), map(g, gid, groups)];
+    },
+    async removeTree(path: string) {
+      try {
+        await Deno.remove(path, { recursive: true });
+        return;
+      } catch (error) {
+        if (Deno.uid() === 0) throw error;
+      }
+      // files written by subordinate IDs: remove them as namespace root
+      const { plan: p } = await plan();
+      if (p.mode !== "subid") throw new Error(`cannot remove "${path}"`);
+      const { code, stderr } = await runCommand(
+        ["unshare", ...p.unshareArgs, "--", "rm", "-rf", "--", path],
+        { stdin: "null" },
+      );
+      if (code !== 0) throw new Error(new TextDecoder().decode(stderr).trim());
+    },
     async runHost(argv: string[], env: Record<string, string>): Promise<number> {
       const { code } = await runCommand(argv, {
         env,

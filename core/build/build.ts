@@ -19,7 +19,7 @@
  * @module
  */
 import { SingletError } from "../errors.ts";
-import { type Definition, finalStage, parseLabels, type Script, type Stage } from "./deffile.ts";
+import { type Definition, parseLabels, type Script, type Stage } from "./deffile.ts";
 import { storedDeffileText } from "./deffile_text.ts";
 import { buildScriptArgv } from "./section_scripts.ts";
 import type { RunnerBind, SectionRunner } from "./section_runner.ts";
@@ -34,6 +34,7 @@ import {
 import { openImageFiles } from "../image/image_files.ts";
 import { inspectMetadataObject } from "../image/inspect.ts";
 import { DirectorySource } from "../squashfs/directory_source.ts";
+import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
 import {
   createSif,
@@ -263,7 +264,6 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
     );
   }
   const roots = new Map<string, string>();
-  let placed = false;
   try {
     let finalRoot = "";
     let finalBase: BootstrapResult = {};
@@ -433,18 +433,69 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
         await Deno.rename(out, old);
       }
       await Deno.rename(finalRoot, out);
-      placed = true;
       return { output: out, kind: "sandbox", size: 0, stages: def.stages.length };
     }
     step(`Creating SIF file "${out}"`);
     const size = await packSif(def, finalRoot, out, tmp, finalBase, options);
-    placed = true;
     return { output: out, kind: "sif", size, stages: def.stages.length };
   } finally {
-    await Deno.remove(tmp, { recursive: true }).catch((error) => {
+    const remove = options.runner?.removeTree
+      ? (p: string) => options.runner!.removeTree!(p)
+      : (p: string) => Deno.remove(p, { recursive: true });
+    await remove(tmp).catch((error) => {
       warn(`Could not remove the temporary directory "${tmp}": ${(error as Error).message}`);
     });
-    void placed;
+  }
+}
+
+/** Rewrites owners on the way to the writer (unprivileged builds: caller -> root). */
+class OwnerMappingSink implements FsSink {
+  readonly #inner: FsSink;
+  readonly #map: (uid: number, gid: number) => [number, number];
+
+  constructor(inner: FsSink, map: (uid: number, gid: number) => [number, number]) {
+    this.#inner = inner;
+    this.#map = map;
+  }
+
+  #meta(meta: EntryMeta): EntryMeta {
+    const [uid, gid] = this.#map(meta.uid, meta.gid);
+    return { ...meta, uid, gid };
+  }
+
+  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
+    return this.#inner.directory(path, this.#meta(meta));
+  }
+
+  file(
+    path: Uint8Array,
+    meta: EntryMeta,
+    size: number,
+    data: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    return this.#inner.file(path, this.#meta(meta), size, data);
+  }
+
+  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
+    return this.#inner.symlink(path, this.#meta(meta), target);
+  }
+
+  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
+    return this.#inner.hardlink(path, target);
+  }
+
+  device(
+    path: Uint8Array,
+    meta: EntryMeta,
+    kind: "chardev" | "blockdev",
+    major: number,
+    minor: number,
+  ): void | Promise<void> {
+    return this.#inner.device(path, this.#meta(meta), kind, major, minor);
+  }
+
+  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void> {
+    return this.#inner.special(path, this.#meta(meta), kind);
   }
 }
 
@@ -476,8 +527,9 @@ async function packSif(
     compressor: "gzip",
     ...(options.onPack ? { onProgress: (n: number) => options.onPack!(n, total) } : {}),
   });
+  const ownerMap = await options.runner?.ownerMap?.();
   try {
-    await source.emit(writer);
+    await source.emit(ownerMap ? new OwnerMappingSink(writer, ownerMap) : writer);
     await writer.finish();
   } catch (error) {
     await writer.abort().catch(() => {});
@@ -490,8 +542,6 @@ async function packSif(
   } finally {
     files.close();
   }
-  const stage = finalStage(def);
-  void stage;
   using data = await Deno.open(squashfs, { read: true });
   const objects: ObjectInput[] = [
     { dataType: DataType.Deffile, data: storedDeffileText(def) },

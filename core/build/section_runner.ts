@@ -43,4 +43,18 @@ export interface SectionRunner {
     env: Record<string, string>,
     binds: readonly RunnerBind[],
   ): Promise<number>;
+  /**
+   * How owners on the host map to owners in the image, for an unprivileged (fakeroot)
+   * build: the caller becomes 0, the subordinate range 1..N. Absent or undefined: kept.
+   *
+   * @returns A translation of host (uid, gid) to image (uid, gid), or undefined.
+   */
+  ownerMap?(): Promise<((uid: number, gid: number) => [number, number]) | undefined>;
+  /**
+   * Remove a tree that may hold files owned by subordinate IDs (written by `%post` in a
+   * fakeroot container), which the caller cannot remove directly.
+   *
+   * @param path The directory to remove.
+   */
+  removeTree?(path: string): Promise<void>;
 }
