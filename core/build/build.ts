@@ -25,6 +25,7 @@ import { buildScriptArgv } from "./section_scripts.ts";
 import type { RunnerBind, SectionRunner } from "./section_runner.ts";
 import { type BootstrapResult, bootstrapRootfs, type OciFetchOptions } from "./bootstrap/mod.ts";
 import { copyFiles, secureJoin } from "./files.ts";
+import { metadataOnlyStage, rebuildMetadataOnly } from "./rebuild.ts";
 import {
   baseEntries,
   metadataEntries,
@@ -265,6 +266,23 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
   }
   const roots = new Map<string, string>();
   try {
+    const quick = !options.sandbox && !options.fixPerms && !options.sections?.length &&
+      !(await Deno.lstat(out).then((i) => i.isDirectory, () => false));
+    const stage0 = quick ? metadataOnlyStage(def, !!options.notest) : undefined;
+    if (stage0) {
+      step(`Rebuilding on "${stage0.header.get("from")}" (metadata changes only)`);
+      const size = await rebuildMetadataOnly(def, stage0, {
+        output: out,
+        tmp,
+        cwd: options.cwd,
+        version: options.version,
+        ...(options.force ? { force: true } : {}),
+        ...(options.notest ? { notest: true } : {}),
+        ...(options.date ? { date: options.date } : {}),
+        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      });
+      if (size !== undefined) return { output: out, kind: "sif", size, stages: 1 };
+    }
     let finalRoot = "";
     let finalBase: BootstrapResult = {};
     for (let i = 0; i < def.stages.length; i++) {

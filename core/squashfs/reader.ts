@@ -586,6 +586,43 @@ export class SquashfsReader {
     }
   }
 
+  /**
+   * A regular file's data as stored: its data blocks still compressed (one contiguous
+   * region) with their size words, and its fragment tail decompressed. A writer with the
+   * same compressor and block size can store them as they are (see
+   * `SquashfsWriter.rawFile`), which is how an unchanged image is rebuilt without
+   * recompressing it.
+   *
+   * @param entry A file entry (or a hard link to one).
+   * @returns Size words, the stored block bytes and the tail (absent when none).
+   */
+  rawFileData(entry: SquashfsEntry): { words: Uint32Array; data: Uint8Array; tail?: Uint8Array } {
+    const origin = entry.hardlinkOf === undefined ? entry : this.#entries[entry.hardlinkOf]!;
+    const data = this.#files.get(origin.index);
+    if (origin.type !== "file" || !data) {
+      throw new SingletError(
+        `Cannot read "${showPath(this.pathOf(entry))}" from "${this.source}": not a regular file`,
+      );
+    }
+    let bytes = 0;
+    for (const word of data.blocks) bytes += word & 0xff_ffff;
+    const stored = bytes > 0 ? this.#pread(data.blocksStart, bytes) : new Uint8Array(0);
+    const remaining = origin.size - data.blocks.length * this.blockSize;
+    if (remaining <= 0 || data.fragment === NO_FRAGMENT) {
+      return { words: data.blocks, data: stored };
+    }
+    try {
+      const frag = this.#fragment(data.fragment);
+      if (data.fragmentOffset + remaining > frag.length) {
+        throw corrupt(`inode ${origin.inode} tail lies outside fragment ${data.fragment}`);
+      }
+      const tail = frag.slice(data.fragmentOffset, data.fragmentOffset + remaining);
+      return { words: data.blocks, data: stored, tail };
+    } catch (error) {
+      throw imageError(this.source, error);
+    }
+  }
+
   *#chunks(entry: SquashfsEntry): Generator<Uint8Array> {
     const origin = entry.hardlinkOf === undefined ? entry : this.#entries[entry.hardlinkOf]!;
     const data = this.#files.get(origin.index);

@@ -539,6 +539,51 @@ export class SquashfsWriter implements FsSink {
     if (state.pendingJobs === 0) this.#completeFile(state);
   }
 
+  /**
+   * Add a regular file whose data blocks are already compressed with this writer's
+   * compressor and block size (from `SquashfsReader.rawFileData`): the blocks are written
+   * as they are, the tail goes into a fragment as usual.
+   *
+   * @param path Path in the image.
+   * @param meta Owner, mode, time, xattrs.
+   * @param size The file's size.
+   * @param words The blocks' size words (bit 24: stored uncompressed; 0: a hole).
+   * @param data The stored blocks, back to back.
+   * @param tail The bytes after the last full block, if any.
+   */
+  async rawFile(
+    path: Uint8Array,
+    meta: EntryMeta,
+    size: number,
+    words: ArrayLike<number>,
+    data: Uint8Array,
+    tail?: Uint8Array,
+  ): Promise<void> {
+    const id = this.#newNode(path, "file", meta);
+    this.#xattrs(id, meta, path);
+    const bs = this.#blockSize;
+    if (words.length * bs + (tail?.length ?? 0) < size || (tail && tail.length >= bs)) {
+      throw new RangeError(`Cannot add "${show(path)}": its blocks do not add up to ${size}`);
+    }
+    // blocks are written in queue order: everything compressed so far goes first
+    await this.#drain();
+    const start = this.#pos;
+    let sparse = 0;
+    const sizes: number[] = [];
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      sizes.push(word);
+      if ((word & 0xff_ffff) === 0) sparse += Math.min(bs, size - i * bs);
+    }
+    if (data.length > 0) this.#write(data);
+    this.#dataBytes += size;
+    this.#consumed += size;
+    const state = { frag: NO_FRAGMENT, fragOffset: 0 } as FileState;
+    if (tail && tail.length > 0) await this.#addFragment(tail, state);
+    this.#setFile(id, size, start, state.frag, state.fragOffset, sparse, sizes);
+    this.#opts.onProgress?.(this.#consumed);
+  }
+
   #setFile(
     id: number,
     size: number,

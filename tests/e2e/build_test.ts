@@ -300,6 +300,21 @@ testWithTools(
       );
       r = await runSinglet(["build", "local.sif", "local.def"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
+      // metadata-only recipe on a SIF: the base's SquashFS data is passed through as stored
+      assert.match(r.stderr, /metadata changes only/);
+      const cat = async (sif: string) => {
+        const info = await sh("siftool", ["info", "3", sif]);
+        const offset = /Offset: +(\d+)/.exec(info)![1]!;
+        return await sh("unsquashfs", ["-o", offset, "-cat", sif, "/bin/busybox"]);
+      };
+      assert.equal(await cat(`${dir}/local.sif`), await cat(`${dir}/bb.sif`));
+      const before = (await listing(`${dir}/bb.sif`)).split("\n").filter((l) =>
+        !l.includes(".singularity.d")
+      );
+      const after = (await listing(`${dir}/local.sif`)).split("\n").filter((l) =>
+        !l.includes(".singularity.d")
+      );
+      assert.deepEqual(after, before);
       const local = (await inspectJson(`${dir}/local.sif`)).labels as Record<string, string>;
       assert.equal(local.Layer, "two");
       assert.equal(local["org.singlet.fixture"], "busybox");
