@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { action, type Command, globalOptions } from "../_command.ts";
+import { action, type Command, globalOptions, Option } from "../_command.ts";
 import { log, printJson, Progress } from "../_output.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
 import { type Definition, definitionFromURI, parseDeffile } from "../../core/build/deffile.ts";
@@ -33,6 +33,7 @@ interface BuildFlags extends NetworkFlags {
   json?: boolean;
   arch?: string;
   platform?: string;
+  fullRebuild?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -113,7 +114,10 @@ export function registerBuild(program: Command): void {
     .option("--tmpdir <dir>", "specify a temporary directory to use for build")
     .option("--arch <arch>", "architecture for OCI bootstraps")
     .option("--platform <platform>", "platform (OS/Architecture[/Variant]) for OCI bootstraps")
-    .option("--json", "print a JSON summary on stdout");
+    .option("--json", "print a JSON summary on stdout")
+    .addOption(
+      new Option("--full-rebuild", "never pass a localimage base through (benchmarks)").hideHelp(),
+    );
   withNetworkFlags(command);
   command.addHelpText(
     "after",
@@ -168,6 +172,7 @@ Examples:
       ...(flags.notest ? { notest: true } : {}),
       ...(flags.section ? { sections: flags.section.flatMap((s) => s.split(",")) } : {}),
       ...(flags.fixPerms ? { fixPerms: true } : {}),
+      ...(flags.fullRebuild ? { fullRebuild: true } : {}),
       binds: (flags.bind ?? []).flatMap(parseBind),
       ...(tmpdir ? { tmpdir } : {}),
       runner: buildRunner(logger),

@@ -66,6 +66,8 @@ export interface BuildOptions {
   binds?: readonly RunnerBind[];
   /** Where the temp sandbox goes for SIF output (default: the output's directory). */
   tmpdir?: string;
+  /** Never take the metadata-only fast path (benchmarks, debugging). */
+  fullRebuild?: boolean;
   /** Runs scripts; without one, recipes with scripts are refused. */
   runner?: SectionRunner;
   /** Registry, cache and platform settings for OCI bootstraps. */
@@ -266,7 +268,8 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
   }
   const roots = new Map<string, string>();
   try {
-    const quick = !options.sandbox && !options.fixPerms && !options.sections?.length &&
+    const quick = !options.sandbox && !options.fullRebuild && !options.fixPerms &&
+      !options.sections?.length &&
       !(await Deno.lstat(out).then((i) => i.isDirectory, () => false));
     const stage0 = quick ? metadataOnlyStage(def, !!options.notest) : undefined;
     if (stage0) {

@@ -167,8 +167,11 @@ export async function rebuildMetadataOnly(
     const squashfs = `${options.tmp}/rootfs.squashfs`;
     const writer = await SquashfsWriter.create(squashfs, { compressor: "gzip" });
     const encoder = new TextEncoder();
+    // base fragment index -> this image's: each stored fragment block is copied once
+    const fragments = new Map<number, number>();
+    const entries = reader.list();
     try {
-      for (const e of reader.list()) {
+      for (const e of entries) {
         const p = reader.pathOf(e);
         const key = decoder.decode(p);
         if (e.type !== "directory" && overrides.has(key)) continue;
@@ -180,7 +183,7 @@ export async function rebuildMetadataOnly(
           ...(e.xattrId >= 0 ? { xattrs: reader.xattrs(e) } : {}),
         };
         if (e.hardlinkOf !== undefined) {
-          const target = reader.list()[e.hardlinkOf]!;
+          const target = entries[e.hardlinkOf]!;
           await writer.hardlink(p, reader.pathOf(target));
           continue;
         }
@@ -190,7 +193,17 @@ export async function rebuildMetadataOnly(
             break;
           case "file": {
             const raw = reader.rawFileData(e);
-            await writer.rawFile(p, m, e.size, raw.words, raw.data, raw.tail);
+            let tail: { fragment: number; offset: number; length: number } | undefined;
+            if (raw.fragment) {
+              let index = fragments.get(raw.fragment.index);
+              if (index === undefined) {
+                const block = reader.rawFragment(raw.fragment.index);
+                index = await writer.rawFragment(block.word, block.data);
+                fragments.set(raw.fragment.index, index);
+              }
+              tail = { ...raw.fragment, fragment: index };
+            }
+            await writer.rawFile(p, m, e.size, raw.words, raw.data, tail);
             break;
           }
           case "symlink":
