@@ -370,3 +370,86 @@ testWithTools(
     }
   },
 );
+
+testWithTools(
+  "--update runs a recipe over an existing sandbox without bootstrapping it again",
+  TOOLS,
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/one.txt`, "1\n");
+      await Deno.writeTextFile(`${dir}/two.txt`, "2\n");
+      await Deno.writeTextFile(
+        `${dir}/first.def`,
+        "Bootstrap: scratch\n%files\n    one.txt /one.txt\n%labels\n    First yes\n",
+      );
+      await Deno.writeTextFile(
+        `${dir}/second.def`,
+        "Bootstrap: scratch\n%files\n    two.txt /two.txt\n%labels\n    Second yes\n",
+      );
+      let r = await runSinglet(["build", "--sandbox", "sb", "first.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      r = await runSinglet(["build", "--sandbox", "--update", "sb", "second.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await Deno.readTextFile(`${dir}/sb/one.txt`), "1\n");
+      assert.equal(await Deno.readTextFile(`${dir}/sb/two.txt`), "2\n");
+      const labels = (await inspectJson(`${dir}/sb`)).labels as Record<string, string>;
+      assert.equal(labels.First, "yes");
+      assert.equal(labels.Second, "yes");
+      assert.match(
+        await Deno.readTextFile(`${dir}/sb/.singularity.d/bootstrap_history/Singularity0`),
+        /First yes/,
+      );
+      r = await runSinglet(["build", "--update", "x.sif", "second.def"], { cwd: dir });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /--update needs --sandbox/);
+      await noTempLeft(dir);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+const FULL = Deno.env.get("SINGLET_TEST_SCOPE") === "full";
+const DEBOOTSTRAP_NAME =
+  "a debootstrap recipe installs a Debian package with apt in %post and runs it";
+if (!FULL) {
+  Deno.test({
+    name:
+      `${DEBOOTSTRAP_NAME} (skipped: needs the Debian mirror, about 35 s; set SINGLET_TEST_SCOPE=full)`,
+    ignore: true,
+    fn: () => {},
+  });
+} else {
+  testWithTools(DEBOOTSTRAP_NAME, [...TOOLS, "debootstrap"], async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(
+        `${dir}/deb.def`,
+        `Bootstrap: debootstrap
+OSVersion: bookworm
+MirrorURL: http://deb.debian.org/debian
+
+%post
+    apt-get update
+    apt-get install -y --no-install-recommends hello
+    echo "export DEB_BUILT=1" >> "$SINGULARITY_ENVIRONMENT"
+
+%runscript
+    exec /usr/bin/hello "$@"
+`,
+      );
+      const r = await runSinglet(["build", "deb.sif", "deb.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      await assertSifObjects(`${dir}/deb.sif`);
+      assert.match(await listing(`${dir}/deb.sif`), /\/usr\/bin\/hello\n/);
+      const run = await runSinglet(["run", `${dir}/deb.sif`]);
+      assert.equal(run.stdout, "Hello, world!\n", run.stderr);
+      const env = await runSinglet(["exec", `${dir}/deb.sif`, "sh", "-c", "echo $DEB_BUILT"]);
+      assert.equal(env.stdout, "1\n");
+      await noTempLeft(dir);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }, { root: true });
+}
