@@ -164,7 +164,22 @@ Examples:
       info: (m: string) => log.info(m),
       debug: (m: string) => log.debug(m),
     };
+    // Ctrl-C or a scheduler's SIGTERM: remove the temp directory and half-written SIF
+    const temps: string[] = [];
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      Deno.addSignalListener(signal, () => {
+        for (const path of temps) {
+          try {
+            Deno.removeSync(path, { recursive: true });
+          } catch {
+            // gone, or owned by subordinate IDs (the directory is 0700: private)
+          }
+        }
+        Deno.exit(code);
+      });
+    }
     const result = await buildImage(def, {
+      onTempPath: (path) => temps.push(path),
       output,
       ...(flags.sandbox ? { sandbox: true } : {}),
       ...(flags.force ? { force: true } : {}),

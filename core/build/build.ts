@@ -82,6 +82,11 @@ export interface BuildOptions {
   onStep?: (message: string) => void;
   /** Warnings. */
   onWarning?: (message: string) => void;
+  /**
+   * Told each temporary path (the private build directory, the SIF being written) as it
+   * is created, so a signal handler can remove them (`singlet build` does on SIGINT/SIGTERM).
+   */
+  onTempPath?: (path: string) => void;
   /** Packing progress (bytes of file data). */
   onPack?: (bytes: number, total: number) => void;
 }
@@ -260,6 +265,7 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
   try {
     tmp = await Deno.makeTempDir({ dir: tmpBase, prefix: ".build-temp-" });
     await Deno.chmod(tmp, 0o700);
+    options.onTempPath?.(tmp);
   } catch (error) {
     throw new SingletError(
       `Cannot create a temporary directory in "${tmpBase}": ${(error as Error).message}`,
@@ -283,6 +289,7 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
         ...(options.notest ? { notest: true } : {}),
         ...(options.date ? { date: options.date } : {}),
         ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+        ...(options.onTempPath ? { onTempPath: options.onTempPath } : {}),
       });
       if (size !== undefined) return { output: out, kind: "sif", size, stages: 1 };
     }
@@ -576,6 +583,7 @@ async function packSif(
   const temp = `${dirname(out)}/.${out.slice(out.lastIndexOf("/") + 1)}.singlet-tmp-${
     crypto.randomUUID().slice(0, 8)
   }`;
+  options.onTempPath?.(temp);
   try {
     await createSif(temp, objects, { launchScript: RUN_SINGULARITY_LAUNCH_SCRIPT });
     const info = await Deno.lstat(out).catch(() => undefined);

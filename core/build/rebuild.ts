@@ -52,6 +52,8 @@ export interface RebuildOptions {
   date?: Date;
   /** Warnings. */
   onWarning?: (message: string) => void;
+  /** Told the temporary SIF's path before it is created. */
+  onTempPath?: (path: string) => void;
 }
 
 /**
@@ -266,6 +268,7 @@ export async function rebuildMetadataOnly(
     const slash = out.lastIndexOf("/");
     const temp = `${slash >= 0 ? out.slice(0, slash + 1) : ""}.${out.slice(slash + 1)}` +
       `.singlet-tmp-${crypto.randomUUID().slice(0, 8)}`;
+    options.onTempPath?.(temp);
     try {
       await createSif(temp, objects, { launchScript: RUN_SINGULARITY_LAUNCH_SCRIPT });
       await Deno.rename(temp, out);

@@ -453,3 +453,46 @@ MirrorURL: http://deb.debian.org/debian
     }
   }, { root: true });
 }
+
+testWithTools(
+  "SIGTERM during %post ends the build with 143 and leaves no output and no temp directory",
+  TOOLS,
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.copyFile(await busyboxOciArchive(), `${dir}/busybox.tar`);
+      await Deno.writeTextFile(
+        `${dir}/slow.def`,
+        "Bootstrap: oci-archive\nFrom: busybox.tar\n%post\n    touch /started\n    sleep 30\n",
+      );
+      const child = new Deno.Command(SINGLET_BIN, {
+        args: ["build", "slow.sif", "slow.def"],
+        cwd: dir,
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      // wait until %post runs (its marker appears in the private sandbox)
+      const deadline = Date.now() + 20_000;
+      let started = false;
+      while (!started && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        for await (const e of Deno.readDir(dir)) {
+          if (!e.name.startsWith(".build-temp-")) continue;
+          started = await Deno.lstat(`${dir}/${e.name}/rootfs-0/started`).then(
+            () => true,
+            () => false,
+          );
+        }
+      }
+      assert.ok(started, "%post did not start");
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await child.stderr.cancel();
+      assert.equal(status.code, 143);
+      await assert.rejects(Deno.lstat(`${dir}/slow.sif`));
+      await noTempLeft(dir);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
