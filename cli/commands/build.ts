@@ -16,7 +16,13 @@ import type { RunnerBind } from "../../core/build/section_runner.ts";
 import { wantedPlatform } from "../../core/oci/manifest.ts";
 import { VERSION } from "../../core/version.ts";
 import { buildRunner } from "../../runtime/build_runner.ts";
-import { envFlag, httpOptionsFrom, type NetworkFlags, withNetworkFlags } from "./pull.ts";
+import {
+  envFlag,
+  httpOptionsFrom,
+  type NetworkFlags,
+  promptCredentials,
+  withNetworkFlags,
+} from "./pull.ts";
 
 interface BuildFlags extends NetworkFlags {
   force?: boolean;
@@ -157,8 +163,11 @@ Examples:
       ...(flags.arch ? { arch: flags.arch } : {}),
     });
     const tmpdir = flags.tmpdir ?? envFlag("TMPDIR");
+    const explicit = flags.dockerLogin ? await promptCredentials() : undefined;
     const started = performance.now();
     let bar: Progress | undefined;
+    const layerBytes = new Map<string, number>();
+    let sum = 0;
     const logger = {
       warning: (m: string) => log.warning(m),
       info: (m: string) => log.info(m),
@@ -192,10 +201,31 @@ Examples:
       ...(tmpdir ? { tmpdir } : {}),
       runner: buildRunner(logger),
       oci: {
+        events: {
+          onLayers: (layers) => {
+            bar?.done();
+            const total = layers.reduce((n, l) => n + l.size, 0);
+            layerBytes.clear();
+            sum = 0;
+            bar = new Progress(
+              `Fetching ${layers.length} layer${layers.length === 1 ? "" : "s"}`,
+              total,
+            );
+          },
+          onProgress: (desc, bytes) => {
+            sum += bytes - (layerBytes.get(desc.digest) ?? 0);
+            layerBytes.set(desc.digest, bytes);
+            bar?.update(sum);
+          },
+        },
+        ...(Number(envFlag("DOWNLOAD_CONCURRENCY")) > 0
+          ? { concurrency: Number(envFlag("DOWNLOAD_CONCURRENCY")) }
+          : {}),
         platform,
         http: httpOptionsFrom(flags, debug),
         credentials: {
           ...(flags.authfile ? { authfile: flags.authfile } : {}),
+          ...(explicit ? { explicit } : {}),
         },
       },
       cwd,
