@@ -16,6 +16,8 @@ import {
 } from "../_helpers/fixtures.ts";
 import { startRegistry } from "../_helpers/registry.ts";
 import { runAs, testUser } from "../_helpers/unpriv.ts";
+import { parseDeffile } from "../../core/build/deffile.ts";
+import { toSingularityJSON } from "../../core/build/deffile_json.ts";
 
 const TOOLS = ["siftool", "unsquashfs", "runc"];
 
@@ -491,6 +493,31 @@ testWithTools(
       assert.equal(status.code, 143);
       await assert.rejects(Deno.lstat(`${dir}/slow.sif`));
       await noTempLeft(dir);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWithTools(
+  "a build --json document (SingularityCE's types.Definition) builds like the recipe it encodes",
+  TOOLS,
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.copyFile(await busyboxDockerArchive(), `${dir}/busybox.tar`);
+      const def = parseDeffile(
+        "Bootstrap: docker-archive\nFrom: busybox.tar\n%runscript\n    echo from-json\n" +
+          "%labels\n    Source json\n",
+        "j.def",
+      );
+      await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(toSingularityJSON(def)));
+      const r = await runSinglet(["build", "--json", "j.sif", "spec.json"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).output, "j.sif");
+      assert.equal((await runSinglet(["run", `${dir}/j.sif`])).stdout, "from-json\n");
+      const labels = (await inspectJson(`${dir}/j.sif`)).labels as Record<string, string>;
+      assert.equal(labels.Source, "json");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
