@@ -3,7 +3,7 @@ import { buildImage } from "./build.ts";
 import { parseDeffile } from "./deffile.ts";
 import { wantedPlatform } from "../oci/manifest.ts";
 import { SingletError } from "../errors.ts";
-import { expandGlob, secureJoin } from "./files.ts";
+import { copyFiles, expandGlob, secureJoin } from "./files.ts";
 import { bootstrapRootfs, ociSourceURI } from "./bootstrap/mod.ts";
 
 const oci = { platform: wantedPlatform({}) };
@@ -102,5 +102,22 @@ Deno.test("agents whose host tools are missing are refused with a hint", async (
       bootstrapRootfs(def.stages[0]!, "/nonexistent", { oci, cwd: "/" }),
       (error: unknown) => error instanceof SingletError && error.message.includes(agent),
     );
+  }
+});
+
+Deno.test("%files from a stage copies links inside it as links, never the host files they name", async () => {
+  const stage = await Deno.makeTempDir();
+  const rootfs = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${stage}/out`);
+    await Deno.writeTextFile(`${stage}/out/real.txt`, "real\n");
+    await Deno.symlink("/etc/hostname", `${stage}/out/host-link`);
+    await copyFiles(rootfs, [{ src: "/out", dst: "/data", line: 1 }], stage, "/");
+    assert.equal(await Deno.readTextFile(`${rootfs}/data/real.txt`), "real\n");
+    assert.ok((await Deno.lstat(`${rootfs}/data/host-link`)).isSymlink);
+    assert.equal(await Deno.readLink(`${rootfs}/data/host-link`), "/etc/hostname");
+  } finally {
+    await Deno.remove(stage, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
   }
 });

@@ -123,15 +123,24 @@ async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined>
   }
 }
 
-/** Copy a host path (links followed) to `dst`, a host path inside the sandbox. */
-async function copyTree(src: string, dst: string): Promise<void> {
-  const info = await Deno.stat(src);
+/**
+ * Copy `src` to `dst` (a host path inside the sandbox). From the host, links are followed
+ * (`cp -L`); inside a stage's tree they are copied as links, so a link in an image never
+ * pulls a host file into the result.
+ */
+async function copyTree(src: string, dst: string, followLinks: boolean): Promise<void> {
+  const info = followLinks ? await Deno.stat(src) : await Deno.lstat(src);
   const existing = await Deno.lstat(dst).catch(() => undefined);
+  if (info.isSymlink) {
+    if (existing) await Deno.remove(dst, { recursive: true });
+    await Deno.symlink(await Deno.readLink(src), dst);
+    return;
+  }
   if (info.isDirectory) {
     if (existing && !existing.isDirectory) await Deno.remove(dst, { recursive: true });
     if (!existing?.isDirectory) await Deno.mkdir(dst, { mode: info.mode! & 0o7777 });
     for await (const e of Deno.readDir(src)) {
-      await copyTree(`${src}/${e.name}`, `${dst}/${e.name}`);
+      await copyTree(`${src}/${e.name}`, `${dst}/${e.name}`, followLinks);
     }
     return;
   }
@@ -188,11 +197,15 @@ export async function copyFiles(
     for (const src of existing) {
       const name = src.slice(src.lastIndexOf("/") + 1);
       if (into) {
-        await copyTree(src, await secureJoin(rootfs, `${target.slice(rootfs.length)}/${name}`));
+        await copyTree(
+          src,
+          await secureJoin(rootfs, `${target.slice(rootfs.length)}/${name}`),
+          from === "",
+        );
       } else {
         const parent = target.slice(0, target.lastIndexOf("/"));
         await Deno.mkdir(parent, { recursive: true });
-        await copyTree(src, target);
+        await copyTree(src, target, from === "");
       }
     }
   }
