@@ -480,19 +480,31 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
 class OwnerMappingSink implements FsSink {
   readonly #inner: FsSink;
   readonly #map: (uid: number, gid: number) => [number, number];
+  readonly #base: ReadonlyMap<string, [number, number]>;
+  readonly #decoder = new TextDecoder();
 
-  constructor(inner: FsSink, map: (uid: number, gid: number) => [number, number]) {
+  constructor(
+    inner: FsSink,
+    map: (uid: number, gid: number) => [number, number],
+    base: ReadonlyMap<string, [number, number]> = new Map(),
+  ) {
     this.#inner = inner;
     this.#map = map;
+    this.#base = base;
   }
 
-  #meta(meta: EntryMeta): EntryMeta {
-    const [uid, gid] = this.#map(meta.uid, meta.gid);
+  #meta(meta: EntryMeta, path?: Uint8Array): EntryMeta {
+    let [uid, gid] = this.#map(meta.uid, meta.gid);
+    // still the caller's: the base's owner, which the unprivileged extraction could not set
+    if (uid === 0 && gid === 0 && path && this.#base.size) {
+      const owner = this.#base.get(this.#decoder.decode(path));
+      if (owner) [uid, gid] = owner;
+    }
     return { ...meta, uid, gid };
   }
 
   directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
-    return this.#inner.directory(path, this.#meta(meta));
+    return this.#inner.directory(path, this.#meta(meta, path));
   }
 
   file(
@@ -501,11 +513,11 @@ class OwnerMappingSink implements FsSink {
     size: number,
     data: AsyncIterable<Uint8Array>,
   ): Promise<void> {
-    return this.#inner.file(path, this.#meta(meta), size, data);
+    return this.#inner.file(path, this.#meta(meta, path), size, data);
   }
 
   symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
-    return this.#inner.symlink(path, this.#meta(meta), target);
+    return this.#inner.symlink(path, this.#meta(meta, path), target);
   }
 
   hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
@@ -557,7 +569,7 @@ async function packSif(
   });
   const ownerMap = await options.runner?.ownerMap?.();
   try {
-    await source.emit(ownerMap ? new OwnerMappingSink(writer, ownerMap) : writer);
+    await source.emit(ownerMap ? new OwnerMappingSink(writer, ownerMap, base.owners) : writer);
     await writer.finish();
   } catch (error) {
     await writer.abort().catch(() => {});

@@ -167,6 +167,21 @@ testWithTools(
       assert.equal(run.stdout, "hello from the runscript: x\n", run.stderr);
       await noTempLeft(dir);
 
+      // built upon as the same user: the base's owners survive the unprivileged extraction
+      await Deno.writeTextFile(
+        `${dir}/again.def`,
+        "Bootstrap: localimage\nFrom: out.sif\n%post\n    touch /again\n",
+      );
+      await sh("chown", [`${user.uid}:${user.gid}`, `${dir}/again.def`]);
+      const again = await runAs(user, [SINGLET_BIN, "build", "again.sif", "again.def"], {
+        cwd: dir,
+      });
+      assert.equal(again.code, 0, again.stderr);
+      const againFiles = await listing(`${dir}/again.sif`);
+      assert.match(againFiles, / 5\/5 .*\/owned\/f\n/);
+      assert.match(againFiles, / 0\/0 .*\/again\n/);
+      assert.match(againFiles, / 0\/0 .*\/post\.txt\n/);
+
       // a failing %post: non-zero, no output, no temp directory
       await Deno.writeTextFile(
         `${dir}/bad.def`,

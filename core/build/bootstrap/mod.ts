@@ -18,6 +18,7 @@ import { SingletError } from "../../errors.ts";
 import type { Stage } from "../deffile.ts";
 import type { SectionRunner } from "../section_runner.ts";
 import { DirectorySink } from "../../squashfs/directory_sink.ts";
+import type { EntryMeta, FsSink } from "../../squashfs/fstree.ts";
 import { DirectorySource } from "../../squashfs/directory_source.ts";
 import { mergeLayers } from "../../squashfs/layers.ts";
 import { extractSquashfs } from "../../squashfs/extract.ts";
@@ -35,6 +36,67 @@ export interface BootstrapResult {
   ociConfig?: ImageConfigLike;
   /** Go-style architecture of the base, when known. */
   arch?: string;
+  /**
+   * Owners the base gave its entries (path without leading `/` to uid, gid), other than
+   * root's, when the sandbox could not keep them (an unprivileged build cannot chown):
+   * packing restores them.
+   */
+  owners?: Map<string, [number, number]>;
+}
+
+/** Remembers non-root owners on the way to the sandbox (unprivileged extraction). */
+class OwnerRecorder implements FsSink {
+  readonly owners = new Map<string, [number, number]>();
+  readonly #inner: FsSink;
+  readonly #decoder = new TextDecoder();
+
+  constructor(inner: FsSink) {
+    this.#inner = inner;
+  }
+
+  #note(path: Uint8Array, meta: EntryMeta): void {
+    if (meta.uid !== 0 || meta.gid !== 0) {
+      this.owners.set(this.#decoder.decode(path), [meta.uid, meta.gid]);
+    }
+  }
+
+  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
+    this.#note(path, meta);
+    return this.#inner.directory(path, meta);
+  }
+
+  file(
+    path: Uint8Array,
+    meta: EntryMeta,
+    size: number,
+    data: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    this.#note(path, meta);
+    return this.#inner.file(path, meta, size, data);
+  }
+
+  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
+    this.#note(path, meta);
+    return this.#inner.symlink(path, meta, target);
+  }
+
+  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
+    return this.#inner.hardlink(path, target);
+  }
+
+  device(
+    path: Uint8Array,
+    meta: EntryMeta,
+    kind: "chardev" | "blockdev",
+    major: number,
+    minor: number,
+  ): void | Promise<void> {
+    return this.#inner.device(path, meta, kind, major, minor);
+  }
+
+  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void> {
+    return this.#inner.special(path, meta, kind);
+  }
 }
 
 /** Settings the OCI agents pass to `core/oci`. */
@@ -112,8 +174,8 @@ export async function bootstrapRootfs(
         });
       }
       const path = from.startsWith("/") ? from : `${ctx.cwd}/${from}`;
-      await copyLocalImage(path, rootfs, ctx);
-      return {};
+      const owners = await copyLocalImage(path, rootfs, ctx);
+      return owners.size ? { owners } : {};
     }
     case "debootstrap":
       return await debootstrap(stage, rootfs, ctx);
@@ -177,10 +239,12 @@ async function bootstrapOci(
     name: descriptor.digest,
     open: () => layerTarStream(path, descriptor, image!.config.diffIds[i]!),
   }));
-  await mergeLayers(layers, sink);
+  const recorder = Deno.uid() === 0 ? undefined : new OwnerRecorder(sink);
+  await mergeLayers(layers, recorder ?? sink);
   await sink.finish();
   const c = image.config;
   return {
+    ...(recorder?.owners.size ? { owners: recorder.owners } : {}),
     ociConfig: {
       Env: c.env,
       Entrypoint: c.entrypoint,
@@ -199,12 +263,14 @@ async function bootstrapOci(
  * @param path The image.
  * @param rootfs The target directory.
  * @param ctx Callbacks.
+ * @returns Non-root owners of the image's entries when running unprivileged (see
+ *   {@linkcode BootstrapResult.owners}); empty as root.
  */
 export async function copyLocalImage(
   path: string,
   rootfs: string,
   ctx: Pick<BootstrapContext, "onWarning">,
-): Promise<void> {
+): Promise<Map<string, [number, number]>> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -222,9 +288,10 @@ export async function copyLocalImage(
     const sink = new DirectorySink(rootfs, {
       onSkip: (p, reason) => ctx.onWarning?.(`${p}: ${reason}`),
     });
-    await source.emit(sink);
+    const recorder = Deno.uid() === 0 ? undefined : new OwnerRecorder(sink);
+    await source.emit(recorder ?? sink);
     await sink.finish();
-    return;
+    return recorder?.owners ?? new Map();
   }
   let offset = 0;
   let size: number | undefined;
@@ -248,6 +315,16 @@ export async function copyLocalImage(
     await extractSquashfs(reader, rootfs, {
       onSkip: (p, reason) => ctx.onWarning?.(`${p}: ${reason}`),
     });
+    const owners = new Map<string, [number, number]>();
+    if (Deno.uid() !== 0) {
+      const decoder = new TextDecoder();
+      for (const e of reader.list()) {
+        if (e.uid !== 0 || e.gid !== 0) {
+          owners.set(decoder.decode(reader.pathOf(e)), [e.uid, e.gid]);
+        }
+      }
+    }
+    return owners;
   } finally {
     reader.close();
   }
