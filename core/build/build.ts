@@ -1,0 +1,589 @@
+/**
+ * The build pipeline: a definition (file, `build --json` or URI) to a SIF or a sandbox
+ * directory, in SingularityCE's order (singularity-facts.md §3.4), per stage:
+ *
+ * 1. `%pre` on the host; 2. bootstrap the base into a private sandbox (a 0700 temp directory
+ * under `tmpdir`, or beside the output for `--sandbox`); 3. the base `/.singularity.d`
+ * entries ({@linkcode baseEntries}, only where the base has nothing); 4. `%setup` on the host
+ * with `SINGULARITY_ROOTFS`; 5. `%files` (host, or `from <stage>`) and `%appfiles`;
+ * 6. `%post` then `%appinstall` in the container as (fake) root, with
+ * `SINGULARITY_ENVIRONMENT` and `SINGULARITY_LABELS`; 7. the metadata
+ * ({@linkcode metadataEntries}: scripts, help, labels with the `org.label-schema.*` build
+ * labels, the stored definition, `bootstrap_history`); 8. `%test` (final stage, unless
+ * `notest`); then the final stage becomes the output.
+ *
+ * Scripts run through a {@linkcode SectionRunner} (implemented in `runtime/`): this module
+ * never starts a process. A recipe that needs one when none is given is refused before
+ * anything is written. A failing build removes its temp directory and leaves no output.
+ *
+ * @module
+ */
+import { SingletError } from "../errors.ts";
+import { type Definition, parseLabels, type Script, type Stage } from "./deffile.ts";
+import { storedDeffileText } from "./deffile_text.ts";
+import { buildScriptArgv } from "./section_scripts.ts";
+import type { RunnerBind, SectionRunner } from "./section_runner.ts";
+import { type BootstrapResult, bootstrapRootfs, type OciFetchOptions } from "./bootstrap/mod.ts";
+import { copyFiles, secureJoin } from "./files.ts";
+import { metadataOnlyStage, rebuildMetadataOnly } from "./rebuild.ts";
+import {
+  baseEntries,
+  metadataEntries,
+  type MetaEntry,
+  schemaLabels,
+} from "../image/singularity_d.ts";
+import { openImageFiles } from "../image/image_files.ts";
+import { inspectMetadataObject } from "../image/inspect.ts";
+import { DirectorySource } from "../squashfs/directory_source.ts";
+import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
+import { SquashfsWriter } from "../squashfs/writer.ts";
+import {
+  createSif,
+  DataType,
+  FsType,
+  type ObjectInput,
+  PartType,
+  RUN_SINGULARITY_LAUNCH_SCRIPT,
+} from "../sif/mod.ts";
+
+/** Options of {@linkcode buildImage}. */
+export interface BuildOptions {
+  /** The SIF file or sandbox directory to write. */
+  output: string;
+  /** Write a sandbox directory instead of a SIF. */
+  sandbox?: boolean;
+  /** Replace an existing output; `%labels` may replace existing labels. */
+  force?: boolean;
+  /** Build into an existing sandbox (`--update`): no bootstrap. */
+  update?: boolean;
+  /** Skip `%test`. */
+  notest?: boolean;
+  /** Run only these sections (`--section`); `all` or absent runs every one. */
+  sections?: readonly string[];
+  /** Give the owner read/write (and search on directories) on every file (`--fix-perms`). */
+  fixPerms?: boolean;
+  /** Binds for `%post` and `%test`. */
+  binds?: readonly RunnerBind[];
+  /** Where the temp sandbox goes for SIF output (default: the output's directory). */
+  tmpdir?: string;
+  /** Never take the metadata-only fast path (benchmarks, debugging). */
+  fullRebuild?: boolean;
+  /** Runs scripts; without one, recipes with scripts are refused. */
+  runner?: SectionRunner;
+  /** Registry, cache and platform settings for OCI bootstraps. */
+  oci: OciFetchOptions;
+  /** Directory relative paths in the recipe start from. */
+  cwd: string;
+  /** Recorded in `org.label-schema.usage.singularity.version`. */
+  version: string;
+  /** Build date for the labels (default: now). */
+  date?: Date;
+  /** Step messages ("Starting build...", "Running post scriptlet"). */
+  onStep?: (message: string) => void;
+  /** Warnings. */
+  onWarning?: (message: string) => void;
+  /** Packing progress (bytes of file data). */
+  onPack?: (bytes: number, total: number) => void;
+}
+
+/** What {@linkcode buildImage} wrote. */
+export interface BuildResult {
+  /** The output path. */
+  output: string;
+  /** "sif" or "sandbox". */
+  kind: "sif" | "sandbox";
+  /** Bytes of the SIF (0 for a sandbox). */
+  size: number;
+  /** Stages built. */
+  stages: number;
+}
+
+function dirname(path: string): string {
+  const i = path.replace(/\/+$/, "").lastIndexOf("/");
+  return i > 0 ? path.slice(0, i) : i === 0 ? "/" : ".";
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+function goArch(): string {
+  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ??
+    Deno.build.arch;
+}
+
+/** Scripts a stage would run, by section name. */
+function scriptsOf(stage: Stage, final: boolean, notest: boolean): string[] {
+  const s = stage.sections;
+  const names: string[] = [];
+  if (s.pre) names.push("%pre");
+  if (s.setup) names.push("%setup");
+  if (s.post) names.push("%post");
+  if (final && !notest && s.test) names.push("%test");
+  for (const app of stage.apps.values()) {
+    if (app.install) names.push(`%appinstall ${app.name}`);
+  }
+  const agent = (stage.header.get("bootstrap") ?? "").toLowerCase();
+  if (agent === "debootstrap") names.push("Bootstrap: debootstrap");
+  return names;
+}
+
+/**
+ * Write generated layout entries into a sandbox, never through a link.
+ *
+ * @param root The sandbox.
+ * @param entries The entries.
+ * @param replace Replace existing files (metadata) or only fill gaps (base entries).
+ */
+export async function writeEntries(
+  root: string,
+  entries: readonly MetaEntry[],
+  replace: boolean,
+): Promise<void> {
+  for (const entry of entries) {
+    const slash = entry.path.lastIndexOf("/");
+    const parent = await secureJoin(root, slash < 0 ? "/" : `/${entry.path.slice(0, slash)}`);
+    await Deno.mkdir(parent, { recursive: true });
+    const host = `${parent}/${entry.path.slice(slash + 1)}`;
+    const info = await Deno.lstat(host).catch(() => undefined);
+    if (entry.kind === "directory") {
+      if (!info) await Deno.mkdir(host, { mode: entry.mode });
+      continue;
+    }
+    if (info && (!replace || entry.kind === "symlink" || info.isDirectory)) continue;
+    if (info) await Deno.remove(host);
+    if (entry.kind === "symlink") {
+      await Deno.symlink(entry.target, host);
+      continue;
+    }
+    using file = await Deno.open(host, { write: true, createNew: true, mode: entry.mode });
+    await file.write(new TextEncoder().encode(entry.content));
+    await Deno.chmod(host, entry.mode);
+  }
+}
+
+async function readText(root: string, path: string): Promise<string | undefined> {
+  try {
+    const host = await secureJoin(root, path);
+    return await Deno.readTextFile(host);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the base already had in `/.singularity.d` (localimage, `--update`). */
+async function existingMetadata(root: string) {
+  let labels: Record<string, string> | undefined;
+  const labelText = await readText(root, "/.singularity.d/labels.json");
+  if (labelText) {
+    try {
+      const parsed = JSON.parse(labelText);
+      if (parsed && typeof parsed === "object") labels = parsed;
+    } catch {
+      // a damaged labels.json is replaced
+    }
+  }
+  const environment = await readText(root, "/.singularity.d/env/90-environment.sh");
+  const history: string[] = [];
+  for (let i = 0;; i++) {
+    const text = await readText(root, `/.singularity.d/bootstrap_history/Singularity${i}`);
+    if (text === undefined) break;
+    history.push(text);
+  }
+  const previous = await readText(root, "/.singularity.d/Singularity");
+  if (previous !== undefined) history.push(previous);
+  return { labels, environment, history };
+}
+
+async function fixPermissions(root: string): Promise<void> {
+  const walk = async (dir: string): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const p = `${dir}/${e.name}`;
+      if (e.isSymlink) continue;
+      const info = await Deno.lstat(p);
+      const mode = info.mode! & 0o7777;
+      await Deno.chmod(p, mode | (e.isDirectory ? 0o700 : 0o600));
+      if (e.isDirectory) await walk(p);
+    }
+  };
+  await walk(root);
+}
+
+/**
+ * Build a definition into a SIF or a sandbox.
+ *
+ * @param def The (templated) definition; its last stage becomes the image.
+ * @param options Output, flags, runner, OCI settings, callbacks.
+ * @returns What was written.
+ * @throws {SingletError} On any failure; nothing is left behind.
+ */
+export async function buildImage(def: Definition, options: BuildOptions): Promise<BuildResult> {
+  const out = options.output.replace(/(.)\/+$/, "$1");
+  const step = options.onStep ?? (() => {});
+  const warn = options.onWarning ?? (() => {});
+  const wanted = (name: string) =>
+    !options.sections?.length || options.sections.includes("all") ||
+    options.sections.includes(name);
+
+  if (options.update) {
+    if (!options.sandbox) {
+      throw new SingletError(`Cannot update "${out}": --update needs --sandbox`, {
+        hint: "only sandbox directories can be updated",
+      });
+    }
+    const info = await Deno.stat(out).catch(() => undefined);
+    if (!info?.isDirectory) {
+      throw new SingletError(`Cannot update "${out}": not an existing sandbox directory`, {
+        hint: "build the sandbox first, or drop --update",
+      });
+    }
+  } else if (!options.force && await exists(out)) {
+    throw new SingletError(`Cannot build "${out}": it already exists`, {
+      hint: "use --force to overwrite it",
+    });
+  }
+  if (!options.runner) {
+    const needs = def.stages.flatMap((s, i) =>
+      scriptsOf(s, i === def.stages.length - 1, !!options.notest)
+    );
+    if (needs.length) {
+      throw new SingletError(
+        `Cannot build "${out}": the recipe has ${needs.join(", ")}, which needs a runtime ` +
+          "to run scripts, and none is available here",
+        { hint: "build with the singlet command line, which runs them through its runtime" },
+      );
+    }
+  }
+
+  const tmpBase = options.sandbox ? dirname(out) : options.tmpdir ?? dirname(out);
+  let tmp: string;
+  try {
+    tmp = await Deno.makeTempDir({ dir: tmpBase, prefix: ".build-temp-" });
+    await Deno.chmod(tmp, 0o700);
+  } catch (error) {
+    throw new SingletError(
+      `Cannot create a temporary directory in "${tmpBase}": ${(error as Error).message}`,
+      { hint: "use --tmpdir (or SINGULARITY_TMPDIR) to choose a writable place", cause: error },
+    );
+  }
+  const roots = new Map<string, string>();
+  try {
+    const quick = !options.sandbox && !options.fullRebuild && !options.fixPerms &&
+      !options.sections?.length &&
+      !(await Deno.lstat(out).then((i) => i.isDirectory, () => false));
+    const stage0 = quick ? metadataOnlyStage(def, !!options.notest) : undefined;
+    if (stage0) {
+      step(`Rebuilding on "${stage0.header.get("from")}" (metadata changes only)`);
+      const size = await rebuildMetadataOnly(def, stage0, {
+        output: out,
+        tmp,
+        cwd: options.cwd,
+        version: options.version,
+        ...(options.force ? { force: true } : {}),
+        ...(options.notest ? { notest: true } : {}),
+        ...(options.date ? { date: options.date } : {}),
+        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      });
+      if (size !== undefined) return { output: out, kind: "sif", size, stages: 1 };
+    }
+    let finalRoot = "";
+    let finalBase: BootstrapResult = {};
+    for (let i = 0; i < def.stages.length; i++) {
+      const stage = def.stages[i]!;
+      const final = i === def.stages.length - 1;
+      const s = stage.sections;
+      const label = stage.name ? `stage ${stage.name}` : `stage ${i + 1}`;
+      const rootfs = final && options.update ? out : `${tmp}/rootfs-${i}`;
+      if (!(final && options.update)) await Deno.mkdir(rootfs, { mode: 0o755 });
+      const runHost = async (name: string, script: Script, env: Record<string, string>) => {
+        step(`Running ${name} scriptlet`);
+        const file = `${tmp}/${name}.script`;
+        await Deno.writeTextFile(file, script.script + "\n", { mode: 0o700 });
+        const argv = scriptArgv(script, file, def.file);
+        const code = await options.runner!.runHost(argv, env);
+        if (code !== 0) {
+          throw new SingletError(
+            `Cannot build "${out}": %${name} (${label}, line ${script.line}) failed with ` +
+              `exit status ${code}`,
+            { hint: "see the script's output above" },
+          );
+        }
+      };
+      if (s.pre && wanted("pre")) await runHost("pre", s.pre, {});
+
+      let base: BootstrapResult = {};
+      if (!(final && options.update)) {
+        step(`Starting build of ${label} (Bootstrap: ${stage.header.get("bootstrap")})`);
+        base = await bootstrapRootfs(stage, rootfs, {
+          ...(options.runner ? { runner: options.runner } : {}),
+          oci: options.oci,
+          cwd: options.cwd,
+          onWarning: warn,
+        });
+      }
+      const existing = await existingMetadata(rootfs);
+      const input = {
+        ...(base.ociConfig ? { ociConfig: base.ociConfig } : {}),
+        deffile: { ...def, stages: def.stages.slice(0, i + 1) },
+      };
+      const b = baseEntries(input);
+      b.warnings.forEach(warn);
+      await writeEntries(rootfs, b.entries, false);
+
+      if (s.setup && wanted("setup")) {
+        await runHost("setup", s.setup, { SINGULARITY_ROOTFS: rootfs, APPTAINER_ROOTFS: rootfs });
+      }
+      if (wanted("files")) {
+        for (const block of s.files) {
+          if (block.files.length === 0) continue;
+          step(`Copying files from ${block.stage ? `stage ${block.stage}` : "host"}`);
+          const from = block.stage ? roots.get(block.stage) : "";
+          if (from === undefined) {
+            throw new SingletError(`Cannot copy files from stage "${block.stage}": unknown stage`);
+          }
+          await copyFiles(rootfs, block.files, from, options.cwd);
+        }
+        for (const app of stage.apps.values()) {
+          if (app.files.length) {
+            await copyFiles(rootfs, app.files, "", options.cwd, `/scif/apps/${app.name}`);
+          }
+        }
+      }
+
+      let postLabels: Record<string, string> = {};
+      const inContainer = async (
+        name: string,
+        script: Script,
+        prefix = "",
+      ): Promise<void> => {
+        step(`Running ${name} scriptlet`);
+        const inner = `.${name.replace(/\W/g, "-")}.script`;
+        const labelsFile = ".build.labels";
+        await Deno.writeTextFile(
+          await secureJoin(rootfs, `/${inner}`),
+          prefix + script.script + "\n",
+          {
+            mode: 0o755,
+          },
+        );
+        await Deno.writeTextFile(await secureJoin(rootfs, `/${labelsFile}`), "", { mode: 0o644 });
+        try {
+          const code = await options.runner!.runInContainer(
+            rootfs,
+            scriptArgv(script, `/${inner}`, def.file),
+            {
+              SINGULARITY_ROOTFS: "/",
+              SINGULARITY_ENVIRONMENT: "/.singularity.d/env/91-environment.sh",
+              SINGULARITY_LABELS: `/${labelsFile}`,
+              APPTAINER_ROOTFS: "/",
+              APPTAINER_ENVIRONMENT: "/.singularity.d/env/91-environment.sh",
+              APPTAINER_LABELS: `/${labelsFile}`,
+            },
+            options.binds ?? [],
+          );
+          if (code !== 0) {
+            throw new SingletError(
+              `Cannot build "${out}": %${name} (${label}, line ${script.line}) failed with ` +
+                `exit status ${code}`,
+              { hint: "see the script's output above" },
+            );
+          }
+          const text = await readText(rootfs, `/${labelsFile}`) ?? "";
+          postLabels = { ...postLabels, ...Object.fromEntries(parseLabels(text)) };
+        } finally {
+          await Deno.remove(await secureJoin(rootfs, `/${inner}`)).catch(() => {});
+          await Deno.remove(await secureJoin(rootfs, `/${labelsFile}`)).catch(() => {});
+        }
+      };
+      if (s.post && wanted("post")) await inContainer("post", s.post);
+      for (const app of stage.apps.values()) {
+        if (app.install && wanted("appinstall")) {
+          await inContainer(`appinstall-${app.name}`, app.install, `cd /scif/apps/${app.name}\n`);
+        }
+      }
+
+      step("Adding metadata");
+      const meta = metadataEntries({
+        ...input,
+        labels: postLabels,
+        buildLabels: schemaLabels({
+          date: options.date ?? new Date(),
+          version: options.version,
+          arch: base.arch ?? goArch(),
+          stage,
+          ...(options.update ? { update: true } : {}),
+        }),
+        ...(options.force ? { force: true } : {}),
+        ...(existing.labels ? { existingLabels: existing.labels } : {}),
+        ...(existing.environment ? { existingEnvironment: existing.environment } : {}),
+        ...(existing.history.length ? { bootstrapHistory: existing.history } : {}),
+      });
+      meta.warnings.forEach(warn);
+      await writeEntries(rootfs, meta.entries, true);
+
+      if (final && s.test && !options.notest && wanted("test")) {
+        step("Running testscript");
+        const code = await options.runner!.runInContainer(
+          rootfs,
+          ["/bin/sh", "-c", "exec /.singularity.d/test"],
+          {},
+          options.binds ?? [],
+        );
+        if (code !== 0) {
+          throw new SingletError(
+            `Cannot build "${out}": %test failed with exit status ${code}`,
+            { hint: "fix the test, or build with --notest" },
+          );
+        }
+      }
+      if (options.fixPerms) await fixPermissions(rootfs);
+      if (stage.name) roots.set(stage.name, rootfs);
+      roots.set(String(i), rootfs);
+      finalRoot = rootfs;
+      finalBase = base;
+    }
+
+    if (options.update) {
+      return { output: out, kind: "sandbox", size: 0, stages: def.stages.length };
+    }
+    if (options.sandbox) {
+      step(`Creating sandbox directory "${out}"`);
+      if (await exists(out)) {
+        // --force: the old output goes only once the new one is complete
+        const old = `${tmp}/replaced`;
+        await Deno.rename(out, old);
+      }
+      await Deno.rename(finalRoot, out);
+      return { output: out, kind: "sandbox", size: 0, stages: def.stages.length };
+    }
+    step(`Creating SIF file "${out}"`);
+    const size = await packSif(def, finalRoot, out, tmp, finalBase, options);
+    return { output: out, kind: "sif", size, stages: def.stages.length };
+  } finally {
+    const remove = options.runner?.removeTree
+      ? (p: string) => options.runner!.removeTree!(p)
+      : (p: string) => Deno.remove(p, { recursive: true });
+    await remove(tmp).catch((error) => {
+      warn(`Could not remove the temporary directory "${tmp}": ${(error as Error).message}`);
+    });
+  }
+}
+
+/** Rewrites owners on the way to the writer (unprivileged builds: caller -> root). */
+class OwnerMappingSink implements FsSink {
+  readonly #inner: FsSink;
+  readonly #map: (uid: number, gid: number) => [number, number];
+
+  constructor(inner: FsSink, map: (uid: number, gid: number) => [number, number]) {
+    this.#inner = inner;
+    this.#map = map;
+  }
+
+  #meta(meta: EntryMeta): EntryMeta {
+    const [uid, gid] = this.#map(meta.uid, meta.gid);
+    return { ...meta, uid, gid };
+  }
+
+  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
+    return this.#inner.directory(path, this.#meta(meta));
+  }
+
+  file(
+    path: Uint8Array,
+    meta: EntryMeta,
+    size: number,
+    data: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    return this.#inner.file(path, this.#meta(meta), size, data);
+  }
+
+  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
+    return this.#inner.symlink(path, this.#meta(meta), target);
+  }
+
+  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
+    return this.#inner.hardlink(path, target);
+  }
+
+  device(
+    path: Uint8Array,
+    meta: EntryMeta,
+    kind: "chardev" | "blockdev",
+    major: number,
+    minor: number,
+  ): void | Promise<void> {
+    return this.#inner.device(path, this.#meta(meta), kind, major, minor);
+  }
+
+  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void> {
+    return this.#inner.special(path, this.#meta(meta), kind);
+  }
+}
+
+function scriptArgv(script: Script, path: string, file: string): string[] {
+  try {
+    return buildScriptArgv(script, path);
+  } catch (error) {
+    throw new SingletError(
+      `Cannot run the script at ${file}:${script.line}: ${(error as Error).message}`,
+    );
+  }
+}
+
+async function packSif(
+  def: Definition,
+  rootfs: string,
+  out: string,
+  tmp: string,
+  base: BootstrapResult,
+  options: BuildOptions,
+): Promise<number> {
+  const source = DirectorySource.scan(rootfs, {
+    skipUnreadable: true,
+    ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+  });
+  const squashfs = `${tmp}/rootfs.squashfs`;
+  const total = source.totalBytes;
+  const writer = await SquashfsWriter.create(squashfs, {
+    compressor: "gzip",
+    ...(options.onPack ? { onProgress: (n: number) => options.onPack!(n, total) } : {}),
+  });
+  const ownerMap = await options.runner?.ownerMap?.();
+  try {
+    await source.emit(ownerMap ? new OwnerMappingSink(writer, ownerMap) : writer);
+    await writer.finish();
+  } catch (error) {
+    await writer.abort().catch(() => {});
+    throw error;
+  }
+  const files = await openImageFiles(rootfs);
+  let inspect: string;
+  try {
+    inspect = await inspectMetadataObject(files);
+  } finally {
+    files.close();
+  }
+  using data = await Deno.open(squashfs, { read: true });
+  const objects: ObjectInput[] = [
+    { dataType: DataType.Deffile, data: storedDeffileText(def) },
+    { dataType: DataType.GenericJSON, data: inspect, name: "inspect-metadata.json" },
+    {
+      dataType: DataType.Partition,
+      data: data.readable,
+      partition: { fsType: FsType.Squash, partType: PartType.PrimSys, arch: base.arch ?? goArch() },
+    },
+  ];
+  const temp = `${dirname(out)}/.${out.slice(out.lastIndexOf("/") + 1)}.singlet-tmp-${
+    crypto.randomUUID().slice(0, 8)
+  }`;
+  try {
+    await createSif(temp, objects, { launchScript: RUN_SINGULARITY_LAUNCH_SCRIPT });
+    const info = await Deno.lstat(out).catch(() => undefined);
+    if (info?.isDirectory) await Deno.remove(out, { recursive: true });
+    await Deno.rename(temp, out);
+    return (await Deno.stat(out)).size;
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
