@@ -586,6 +586,9 @@ async function packSif(
   const objects: ObjectInput[] = [
     { dataType: DataType.Deffile, data: storedDeffileText(def) },
     { dataType: DataType.GenericJSON, data: inspect, name: "inspect-metadata.json" },
+    ...(base.ociConfigJson
+      ? [{ dataType: DataType.GenericJSON, data: base.ociConfigJson, name: "oci-config.json" }]
+      : []),
     {
       dataType: DataType.Partition,
       data: data.readable,

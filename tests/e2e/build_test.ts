@@ -30,17 +30,24 @@ async function sh(cmd: string, args: string[]): Promise<string> {
   return text;
 }
 
-/** `siftool list` of a built SIF: SingularityCE's three objects, all in group 1. */
-async function assertSifObjects(sif: string): Promise<void> {
+/** `siftool list` of a built SIF: SingularityCE's objects, all in group 1. */
+async function assertSifObjects(sif: string, oci = false): Promise<void> {
   const list = await sh("siftool", ["list", sif]);
   assert.match(list, /1 +\|1 +\|NONE +\|\d+-\d+ +\|Def\.FILE/);
   assert.match(list, /2 +\|1 +\|NONE +\|\d+-\d+ +\|JSON\.Generic/);
-  assert.match(list, /3 +\|1 +\|NONE +\|\d+-\d+ +\|FS \(Squashfs\/\*System\/amd64\)/);
+  if (oci) assert.match(list, /3 +\|1 +\|NONE +\|\d+-\d+ +\|JSON\.Generic/);
+  const part = oci ? 4 : 3;
+  assert.match(
+    list,
+    new RegExp(`${part} +\\|1 +\\|NONE +\\|\\d+-\\d+ +\\|FS \\(Squashfs/\\*System/amd64\\)`),
+  );
 }
 
 /** `unsquashfs -lln` of the SIF's root partition. */
 async function listing(sif: string): Promise<string> {
-  const info = await sh("siftool", ["info", "3", sif]);
+  const list = await sh("siftool", ["list", sif]);
+  const id = /^(\d+) .*FS \(Squashfs/m.exec(list)![1]!;
+  const info = await sh("siftool", ["info", id, sif]);
   const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
   return await sh("unsquashfs", ["-lln", "-o", String(offset), "-d", "", sif]);
 }
@@ -106,7 +113,7 @@ testWithTools(
       const summary = JSON.parse(r.stdout);
       assert.equal(summary.format, "sif");
       assert.equal(summary.size, (await Deno.stat(`${dir}/out.sif`)).size);
-      await assertSifObjects(`${dir}/out.sif`);
+      await assertSifObjects(`${dir}/out.sif`, true);
       const files = await listing(`${dir}/out.sif`);
       for (
         const path of [
@@ -239,7 +246,7 @@ From: ${(await busyboxOciLayout()).dir}:${FIXTURE_REF}
         cwd: dir,
       });
       assert.equal(r.code, 0, r.stderr);
-      await assertSifObjects(`${dir}/multi.sif`);
+      await assertSifObjects(`${dir}/multi.sif`, true);
       const files = await listing(`${dir}/multi.sif`);
       assert.match(files, /\/data\/a\.txt\n/);
       assert.match(files, /\/data\/b\.txt\n/);
@@ -299,6 +306,14 @@ testWithTools(
       r = await runSinglet(["build", "bb.sif", "bb"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       await assertSifObjects(`${dir}/bb.sif`);
+      r = await runSinglet([
+        "build",
+        "bb-oci.sif",
+        `docker-archive:${await busyboxDockerArchive()}`,
+      ], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      await assertSifObjects(`${dir}/bb-oci.sif`, true);
+      assert.match(await listing(`${dir}/bb-oci.sif`), /\/bin\/busybox\n/);
       assert.match(await listing(`${dir}/bb.sif`), /\/bin\/busybox\n/);
       r = await runSinglet(["build", "--sandbox", "bb2", "bb.sif"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
@@ -320,7 +335,9 @@ testWithTools(
       // metadata-only recipe on a SIF: the base's SquashFS data is passed through as stored
       assert.match(r.stderr, /metadata changes only/);
       const cat = async (sif: string) => {
-        const info = await sh("siftool", ["info", "3", sif]);
+        const list = await sh("siftool", ["list", sif]);
+        const id = /^(\d+) .*FS \(Squashfs/m.exec(list)![1]!;
+        const info = await sh("siftool", ["info", id, sif]);
         const offset = /Offset: +(\d+)/.exec(info)![1]!;
         return await sh("unsquashfs", ["-o", offset, "-cat", sif, "/bin/busybox"]);
       };

@@ -27,6 +27,7 @@ import { openSif } from "../../sif/load.ts";
 import { parseImageReference } from "../../oci/reference.ts";
 import { pullImage, type PullOptions } from "../../oci/pull.ts";
 import { layerTarStream } from "../../oci/layer_stream.ts";
+import { ociConfigJson } from "../../oci/convert.ts";
 import type { CachedImage } from "../../oci/fetch_image.ts";
 import type { ImageConfigLike } from "../../image/singularity_d.ts";
 
@@ -36,6 +37,8 @@ export interface BootstrapResult {
   ociConfig?: ImageConfigLike;
   /** Go-style architecture of the base, when known. */
   arch?: string;
+  /** The SIF's `oci-config.json` object for an OCI base (USER, WORKDIR... for the runtime). */
+  ociConfigJson?: string;
   /**
    * Owners the base gave its entries (path without leading `/` to uid, gid), other than
    * root's, when the sandbox could not keep them (an unprivileged build cannot chown):
@@ -245,6 +248,7 @@ async function bootstrapOci(
   const c = image.config;
   return {
     ...(recorder?.owners.size ? { owners: recorder.owners } : {}),
+    ociConfigJson: ociConfigJson(c),
     ociConfig: {
       Env: c.env,
       Entrypoint: c.entrypoint,
