@@ -3,6 +3,7 @@ import { testWithTools } from "../../tests/_helpers/tools.ts";
 import { describeTree } from "../../tests/_helpers/tree.ts";
 import { buildTestTree, listing, sh } from "./_test_tree.ts";
 import { DirectorySource } from "./directory_source.ts";
+import type { FsSink } from "./fstree.ts";
 import { SquashfsWriter, type SquashfsWriterOptions } from "./writer.ts";
 
 let tree: Promise<string> | undefined;
@@ -151,6 +152,55 @@ testWithTools(
       const a = Deno.readFileSync(`${tmp}/a.sqfs`);
       assert.deepEqual(Deno.readFileSync(`${tmp}/b.sqfs`), a);
       assert.deepEqual(Deno.readFileSync(`${tmp}/c.sqfs`), a);
+    });
+  },
+  { root: true },
+);
+
+/** Passes every entry on, but hides the host path so that file data streams as bytes. */
+function streamingOnly(inner: FsSink): FsSink {
+  return {
+    directory: (path, meta) => inner.directory(path, meta),
+    file: (path, meta, size, data) =>
+      inner.file(
+        path,
+        meta,
+        size,
+        (async function* () {
+          yield* data;
+        })(),
+      ),
+    symlink: (path, meta, target) => inner.symlink(path, meta, target),
+    hardlink: (path, target) => inner.hardlink(path, target),
+    device: (path, meta, kind, major, minor) => inner.device(path, meta, kind, major, minor),
+    special: (path, meta, kind) => inner.special(path, meta, kind),
+  };
+}
+
+testWithTools(
+  "files the workers read from the host give the same bytes as files streamed through the sink",
+  ["mknod", "mkfifo"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      for (
+        const options of [{}, { blockSize: 4096, compressor: "zstd" as const }, {
+          noFragments: true,
+          parallelism: 1,
+        }]
+      ) {
+        const read = await pack(src, `${tmp}/read.sqfs`, options);
+        const writer = await SquashfsWriter.create(`${tmp}/streamed.sqfs`, options);
+        await DirectorySource.scan(src).emit(streamingOnly(writer));
+        const streamed = await writer.finish();
+        assert.deepEqual(streamed, read);
+        assert.ok(read.duplicates > 0);
+        assert.deepEqual(
+          Deno.readFileSync(`${tmp}/streamed.sqfs`),
+          Deno.readFileSync(`${tmp}/read.sqfs`),
+          JSON.stringify(options),
+        );
+      }
     });
   },
   { root: true },
