@@ -102,9 +102,12 @@ self.onmessage = (event) => {
     };
     blockSize = message.init.blockSize;
     zstd = compressor === "zstd";
+    // One output chunk per block (the default is 16 KiB chunks, concatenated: garbage that
+    // grew each worker's heap); the compressed bytes do not depend on it.
+    const chunkSize = Math.max(blockSize, 16384);
     compress = compressor === "gzip"
-      ? (b) => zlib.deflateSync(b, { level })
-      : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length });
+      ? (b) => zlib.deflateSync(b, { level, chunkSize })
+      : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length, chunkSize });
     return;
   }
   if (message.tasks) {

@@ -74,8 +74,8 @@ const UNCOMPRESSED_BLOCK = 1 << 24;
 const NO_FRAGMENT = 0xffffffff;
 const SUPERBLOCK_SIZE = 96;
 const PAD = 4096;
-/** Input bytes of one batch message to a worker, and of a file range (1 MiB). */
-const RANGE_BYTES = 1 << 20;
+/** Input bytes of one batch message to a worker, and of a file range (512 KiB). */
+const RANGE_BYTES = 1 << 19;
 /** Most tasks in one batch (small files). */
 const BATCH_TASKS = 256;
 
@@ -101,7 +101,6 @@ interface Batch {
 interface FileState {
   id: number;
   size: number;
-  path: Uint8Array;
   start: number | undefined;
   sizes: number[];
   sparse: number;
@@ -182,7 +181,7 @@ export class SquashfsWriter implements FsSink {
     this.#blockSize = opts.blockSize ?? 131072;
     this.#pool = pool;
     // Enough batches queued to keep every worker busy while this thread prepares the next.
-    this.#window = 3 * pool.size + 1;
+    this.#window = 3 * pool.size;
     this.#rangeBytes = Math.max(1, Math.floor(RANGE_BYTES / this.#blockSize)) * this.#blockSize;
     this.#fragBuf = new ArrayBuffer(this.#blockSize);
     this.#tempPath = paths.temp;
@@ -446,7 +445,7 @@ export class SquashfsWriter implements FsSink {
 
   /**
    * Add a regular file. Its data goes to the compression workers in batches of ranges (up
-   * to 1 MiB each); when `data` names a host file ({@linkcode HOST_PATH}), the workers read
+   * to 512 KiB each); when `data` names a host file ({@linkcode HOST_PATH}), the workers read
    * it themselves and `data` is not iterated. Resolves once the data is handed over; its
    * blocks may still be compressing.
    *
@@ -467,7 +466,6 @@ export class SquashfsWriter implements FsSink {
     const state: FileState = {
       id,
       size,
-      path,
       start: undefined,
       sizes: [],
       sparse: 0,
@@ -573,7 +571,7 @@ export class SquashfsWriter implements FsSink {
     this.#post();
     // Posted batches not yet decided on keep the workers busy; buffers waiting behind a
     // fragment block that is still compressing are bounded too.
-    while (this.#inFlight >= this.#window || this.#held >= 2 * this.#window) {
+    while (this.#inFlight >= this.#window || this.#held >= this.#window + 2) {
       this.#throwIfFailed();
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
@@ -801,7 +799,7 @@ export class SquashfsWriter implements FsSink {
 
   /** Give a batch buffer back once its bytes are written. */
   #recycle(buffer: ArrayBuffer): void {
-    if (buffer.byteLength === this.#rangeBytes && this.#free.length < 2 * this.#window + 2) {
+    if (buffer.byteLength === this.#rangeBytes && this.#free.length < this.#window + 3) {
       this.#free.push(buffer);
     }
   }
