@@ -251,3 +251,31 @@ Deno.test("a name that is not valid UTF-8 fails the scan, or is skipped with a w
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a file that vanishes or shrinks after the scan fails the image with its path", async () => {
+  await withTemp(async (tmp) => {
+    for (const change of ["remove", "shrink"] as const) {
+      const src = `${tmp}/src-${change}`;
+      await Deno.mkdir(src);
+      for (let i = 0; i < 20; i++) await Deno.writeFile(`${src}/f${i}`, new Uint8Array(5000 + i));
+      const scanned = DirectorySource.scan(src);
+      if (change === "remove") await Deno.remove(`${src}/f13`);
+      else await Deno.writeFile(`${src}/f13`, new Uint8Array(10));
+      const writer = await SquashfsWriter.create(`${tmp}/out.sqfs`);
+      await assert.rejects(
+        async () => {
+          await scanned.emit(writer);
+          await writer.finish();
+        },
+        change === "remove"
+          ? /Cannot pack ".*\/f13": .*(No such file|not found)/i
+          : /Cannot pack ".*\/f13": it shrank/,
+      );
+      await writer.abort();
+      assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), [
+        "src-remove",
+        ...(change === "shrink" ? ["src-shrink"] : []),
+      ]);
+    }
+  });
+});
