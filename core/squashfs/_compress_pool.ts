@@ -12,7 +12,86 @@ export type PoolCompressor = "gzip" | "zstd";
 
 const WORKER_SOURCE = `
 import zlib from "node:zlib";
-let compress;
+import { createHash } from "node:crypto";
+let compress, blockSize, zstd;
+const UNCOMPRESSED = 1 << 24;
+function isZero(b) {
+  if (b.length === 0 || b[0] !== 0 || b[b.length - 1] !== 0) return false;
+  const words = b.length >>> 2;
+  if (b.byteOffset % 4 === 0) {
+    const v = new Uint32Array(b.buffer, b.byteOffset, words);
+    for (let i = 0; i < words; i++) if (v[i] !== 0) return false;
+  } else {
+    for (let i = 0; i < words * 4; i++) if (b[i] !== 0) return false;
+  }
+  for (let i = words * 4; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+function readRange(path, offset, slot) {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    if (offset > 0) file.seekSync(offset, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < slot.length) {
+      const n = file.readSync(slot.subarray(got));
+      if (n === null || n === 0) throw new RangeError("it shrank while being read");
+      got += n;
+    }
+  } finally {
+    file.close();
+  }
+}
+// One batch: each task's input lies in its slot of the buffer (copied there by the writer,
+// or read here from a host file); the results are written back into the same buffer from
+// its start (each output is no longer than its input, so it never overtakes unread input).
+function runBatch(message) {
+  const { id, buffer, tasks } = message;
+  const bytes = new Uint8Array(buffer);
+  const results = [];
+  let out = 0;
+  for (const t of tasks) {
+    const slot = bytes.subarray(t.at, t.at + t.length);
+    if (t.path !== undefined) {
+      try {
+        readRange(t.path, t.offset, slot);
+      } catch (error) {
+        throw new Error("Cannot pack \\"" + t.path + "\\": " + (error && error.message));
+      }
+    }
+    const digest = t.hash ? createHash("sha256").update(slot).digest("hex") : undefined;
+    const start = out;
+    const words = [];
+    let tail = 0;
+    for (let p = 0; p < t.length; p += blockSize) {
+      const n = Math.min(blockSize, t.length - p);
+      const src = t.at + p;
+      if (n < blockSize && t.tailRaw) {
+        bytes.copyWithin(out, src, src + n);
+        out += n;
+        tail = n;
+        break;
+      }
+      const block = bytes.subarray(src, src + n);
+      if (!t.fragment && isZero(block)) {
+        words.push(0);
+        continue;
+      }
+      const c = compress(block);
+      if (c.length < n) {
+        bytes.set(c, out);
+        const len = zstd ? zstdFrameLength(bytes.subarray(out, out + c.length)) : c.length;
+        words.push(len);
+        out += len;
+      } else {
+        bytes.copyWithin(out, src, src + n);
+        words.push(n | UNCOMPRESSED);
+        out += n;
+      }
+    }
+    results.push({ out: start, words, tail, digest });
+  }
+  self.postMessage({ id, buffer, results }, [buffer]);
+}
 self.onmessage = (event) => {
   const message = event.data;
   if (message.init) {
@@ -21,9 +100,22 @@ self.onmessage = (event) => {
       [zlib.constants.ZSTD_c_compressionLevel]: level,
       [zlib.constants.ZSTD_c_windowLog]: windowLog,
     };
+    blockSize = message.init.blockSize;
+    zstd = compressor === "zstd";
+    // One output chunk per block (the default is 16 KiB chunks, concatenated: garbage that
+    // grew each worker's heap); the compressed bytes do not depend on it.
+    const chunkSize = Math.max(blockSize, 16384);
     compress = compressor === "gzip"
-      ? (b) => zlib.deflateSync(b, { level })
-      : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length });
+      ? (b) => zlib.deflateSync(b, { level, chunkSize })
+      : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length, chunkSize });
+    return;
+  }
+  if (message.tasks) {
+    try {
+      runBatch(message);
+    } catch (error) {
+      self.postMessage({ id: message.id, error: String(error && error.message || error) });
+    }
     return;
   }
   const { id, buffer, length } = message;
@@ -39,7 +131,7 @@ self.onmessage = (event) => {
     self.postMessage({ id, buffer, error: String(error) }, [buffer]);
   }
 };
-`;
+` + zstdFrameLength.toString();
 
 let workerUrl: string | undefined;
 
@@ -93,6 +185,47 @@ export function zstdWindowLog(blockSize: number): number {
   return Math.max(10, Math.log2(blockSize));
 }
 
+/** One piece of work in a batch: a range of a file, compressed block by block. */
+export interface BatchTask {
+  /** Where the task's input lies in the batch buffer (its slot). */
+  at: number;
+  /** Bytes of input. */
+  length: number;
+  /** Read the input from this host file (at `offset`) into the slot, instead of it being there. */
+  path?: string;
+  /** Offset in the host file. */
+  offset?: number;
+  /** Hash the input (sha256, hex). */
+  hash?: boolean;
+  /** Return a final short block raw (a tail for a fragment) instead of compressing it. */
+  tailRaw?: boolean;
+  /** A fragment block: one block, compressed even when all zero. */
+  fragment?: boolean;
+}
+
+/** What a worker made of one task; its output lies in the batch buffer from `out`. */
+export interface TaskResult {
+  /** Where the task's output starts in the returned buffer. */
+  out: number;
+  /**
+   * One SquashFS block-size word per block: the stored length, with bit 24 set for a block
+   * stored uncompressed, or 0 for an all-zero block (a hole, nothing stored).
+   */
+  words: number[];
+  /** Length of the raw tail after the blocks (with `tailRaw`), else 0. */
+  tail: number;
+  /** sha256 of the input (hex), with `hash`. */
+  digest?: string;
+}
+
+/** A finished batch: the buffer (now holding the outputs) and one result per task. */
+export interface BatchResult {
+  /** The batch buffer, back from the worker. */
+  buffer: ArrayBuffer;
+  /** Results in task order. */
+  results: TaskResult[];
+}
+
 interface Pending {
   resolve: (bytes: Uint8Array) => void;
   reject: (error: Error) => void;
@@ -111,6 +244,10 @@ export class CompressPool {
   #failed: Error | undefined;
   #zstd: boolean;
   #inputLength = new Map<number, number>();
+  #batches = new Map<
+    number,
+    { resolve: (r: BatchResult) => void; reject: (e: Error) => void; worker: number }
+  >();
 
   /**
    * Start `size` workers.
@@ -133,7 +270,9 @@ export class CompressPool {
         event.preventDefault();
         this.#fail(new Error(`Cannot compress a block: worker failed: ${event.message}`));
       };
-      worker.postMessage({ init: { compressor, level, windowLog: zstdWindowLog(blockSize) } });
+      worker.postMessage({
+        init: { compressor, level, blockSize, windowLog: zstdWindowLog(blockSize) },
+      });
       this.#workers.push(worker);
       this.#load.push(0);
     }
@@ -172,7 +311,45 @@ export class CompressPool {
     });
   }
 
-  #settle(message: { id: number; buffer: ArrayBuffer; length?: number; error?: string }): void {
+  /**
+   * Run a batch of tasks on the least busy worker: one message each way, the buffer
+   * transferred there and back (never copied).
+   *
+   * @param buffer The batch buffer, holding the inline tasks' input in their slots.
+   * @param tasks The tasks, their slots laid out in order from the buffer's start.
+   * @returns The buffer (holding the outputs) and a result per task.
+   */
+  runBatch(buffer: ArrayBuffer, tasks: BatchTask[]): Promise<BatchResult> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    let worker = 0;
+    for (let i = 1; i < this.#load.length; i++) {
+      if (this.#load[i]! < this.#load[worker]!) worker = i;
+    }
+    const id = this.#nextId++;
+    this.#load[worker]!++;
+    return new Promise((resolve, reject) => {
+      this.#batches.set(id, { resolve, reject, worker });
+      this.#workers[worker]!.postMessage({ id, buffer, tasks }, [buffer]);
+    });
+  }
+
+  #settle(
+    message: {
+      id: number;
+      buffer: ArrayBuffer;
+      length?: number;
+      error?: string;
+      results?: TaskResult[];
+    },
+  ): void {
+    const batch = this.#batches.get(message.id);
+    if (batch) {
+      this.#batches.delete(message.id);
+      this.#load[batch.worker]!--;
+      if (message.error !== undefined) batch.reject(new Error(message.error));
+      else batch.resolve({ buffer: message.buffer, results: message.results! });
+      return;
+    }
     if (this.#zstd && message.error === undefined) {
       const raw = this.#inputLength.get(message.id) === message.length;
       if (!raw) message.length = zstdFrameLength(new Uint8Array(message.buffer, 0, message.length));
@@ -193,6 +370,8 @@ export class CompressPool {
     this.#failed = error;
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
+    for (const batch of this.#batches.values()) batch.reject(error);
+    this.#batches.clear();
   }
 
   /** Stop the workers; pending blocks are rejected. */

@@ -12,6 +12,7 @@
  * @module
  */
 import type { EntryMeta, FsSink } from "./fstree.ts";
+import { HOST_PATH } from "./fstree.ts";
 
 /** Options of {@linkcode DirectorySource.scan}. */
 export interface DirectorySourceOptions {
@@ -173,29 +174,8 @@ export class DirectorySource {
    */
   async emit(sink: FsSink, chunkSize = 1 << 20): Promise<void> {
     const buffer = new Uint8Array(chunkSize);
-    // Small files are read ahead on Deno's I/O threads, so the copy from the page cache
-    // overlaps this thread's work (a bounded window: at most PREFETCH files of <= chunkSize).
-    const ahead = new Map<number, Promise<Uint8Array>>();
-    let next = 0;
-    const prefetch = (upTo: number) => {
-      for (; next < this.entries.length && next <= upTo; next++) {
-        const e = this.entries[next]!;
-        if (e.kind === "file" && !e.linkTo && e.size > 0 && e.size <= chunkSize) {
-          const read = Deno.readFile(e.host);
-          read.catch(() => {}); // surfaced when awaited
-          ahead.set(next, read);
-        }
-      }
-    };
     for (let i = 0; i < this.entries.length; i++) {
-      prefetch(i + PREFETCH);
       const e = this.entries[i]!;
-      const early = ahead.get(i);
-      if (early) {
-        ahead.delete(i);
-        await sink.file(e.path, e.meta, e.size, prefetched(e.host, e.size, early));
-        continue;
-      }
       if (e.linkTo) {
         await sink.hardlink(e.path, e.linkTo);
         continue;
@@ -205,7 +185,7 @@ export class DirectorySource {
           await sink.directory(e.path, e.meta);
           break;
         case "file":
-          await sink.file(e.path, e.meta, e.size, readChunks(e.host, e.size, buffer));
+          await sink.file(e.path, e.meta, e.size, hostFile(e.host, e.size, buffer));
           break;
         case "symlink": {
           const target = Deno.readLinkSync(e.host);
@@ -230,20 +210,20 @@ export class DirectorySource {
   }
 }
 
-/** How many entries ahead small files are read. */
-const PREFETCH = 8;
-
-/** Yield a file read ahead, checking it still has the size the scan saw. */
-async function* prefetched(
+/**
+ * A file's content for a sink: read lazily in chunks when iterated, and naming its host path
+ * ({@linkcode HOST_PATH}) so that a sink able to read the file itself (the SquashFS writer's
+ * workers) need not pass the bytes through this thread.
+ */
+function hostFile(
   path: string,
   size: number,
-  read: Promise<Uint8Array>,
-): AsyncGenerator<Uint8Array> {
-  const data = await read;
-  if (data.length < size) {
-    throw new RangeError(`Cannot pack "${path}": it shrank while being read`);
-  }
-  yield data.length === size ? data : data.subarray(0, size);
+  buffer: Uint8Array,
+): AsyncIterable<Uint8Array> & { [HOST_PATH]: string } {
+  return {
+    [HOST_PATH]: path,
+    [Symbol.asyncIterator]: () => readChunks(path, size, buffer),
+  };
 }
 
 /** Linux's major() of a 64-bit dev_t. */
@@ -268,15 +248,6 @@ async function* readChunks(
   buffer: Uint8Array,
 ): AsyncGenerator<Uint8Array> {
   if (size === 0) return;
-  if (size <= buffer.length) {
-    // One op instead of open, read and close: most files of a root filesystem are small.
-    const data = Deno.readFileSync(path);
-    if (data.length < size) {
-      throw new RangeError(`Cannot pack "${path}": it shrank while being read`);
-    }
-    yield data.length === size ? data : data.subarray(0, size);
-    return;
-  }
   const file = Deno.openSync(path, { read: true });
   try {
     let left = size;

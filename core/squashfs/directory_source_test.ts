@@ -3,6 +3,7 @@ import { testWithTools } from "../../tests/_helpers/tools.ts";
 import { describeTree } from "../../tests/_helpers/tree.ts";
 import { buildTestTree, listing, sh } from "./_test_tree.ts";
 import { DirectorySource } from "./directory_source.ts";
+import type { FsSink } from "./fstree.ts";
 import { SquashfsWriter, type SquashfsWriterOptions } from "./writer.ts";
 
 let tree: Promise<string> | undefined;
@@ -156,6 +157,55 @@ testWithTools(
   { root: true },
 );
 
+/** Passes every entry on, but hides the host path so that file data streams as bytes. */
+function streamingOnly(inner: FsSink): FsSink {
+  return {
+    directory: (path, meta) => inner.directory(path, meta),
+    file: (path, meta, size, data) =>
+      inner.file(
+        path,
+        meta,
+        size,
+        (async function* () {
+          yield* data;
+        })(),
+      ),
+    symlink: (path, meta, target) => inner.symlink(path, meta, target),
+    hardlink: (path, target) => inner.hardlink(path, target),
+    device: (path, meta, kind, major, minor) => inner.device(path, meta, kind, major, minor),
+    special: (path, meta, kind) => inner.special(path, meta, kind),
+  };
+}
+
+testWithTools(
+  "files the workers read from the host give the same bytes as files streamed through the sink",
+  ["mknod", "mkfifo"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      for (
+        const options of [{}, { blockSize: 4096, compressor: "zstd" as const }, {
+          noFragments: true,
+          parallelism: 1,
+        }]
+      ) {
+        const read = await pack(src, `${tmp}/read.sqfs`, options);
+        const writer = await SquashfsWriter.create(`${tmp}/streamed.sqfs`, options);
+        await DirectorySource.scan(src).emit(streamingOnly(writer));
+        const streamed = await writer.finish();
+        assert.deepEqual(streamed, read);
+        assert.ok(read.duplicates > 0);
+        assert.deepEqual(
+          Deno.readFileSync(`${tmp}/streamed.sqfs`),
+          Deno.readFileSync(`${tmp}/read.sqfs`),
+          JSON.stringify(options),
+        );
+      }
+    });
+  },
+  { root: true },
+);
+
 testWithTools(
   "identical files are stored once and sparse blocks take no space",
   ["mknod", "mkfifo"],
@@ -200,4 +250,32 @@ Deno.test("a name that is not valid UTF-8 fails the scan, or is skipped with a w
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a file that vanishes or shrinks after the scan fails the image with its path", async () => {
+  await withTemp(async (tmp) => {
+    for (const change of ["remove", "shrink"] as const) {
+      const src = `${tmp}/src-${change}`;
+      await Deno.mkdir(src);
+      for (let i = 0; i < 20; i++) await Deno.writeFile(`${src}/f${i}`, new Uint8Array(5000 + i));
+      const scanned = DirectorySource.scan(src);
+      if (change === "remove") await Deno.remove(`${src}/f13`);
+      else await Deno.writeFile(`${src}/f13`, new Uint8Array(10));
+      const writer = await SquashfsWriter.create(`${tmp}/out.sqfs`);
+      await assert.rejects(
+        async () => {
+          await scanned.emit(writer);
+          await writer.finish();
+        },
+        change === "remove"
+          ? /Cannot pack ".*\/f13": .*(No such file|not found)/i
+          : /Cannot pack ".*\/f13": it shrank/,
+      );
+      await writer.abort();
+      assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), [
+        "src-remove",
+        ...(change === "shrink" ? ["src-shrink"] : []),
+      ]);
+    }
+  });
 });

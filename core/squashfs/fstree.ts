@@ -97,3 +97,10 @@ export function keyToPath(key: string): Uint8Array {
   for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
   return bytes;
 }
+
+/**
+ * An optional property of the `data` given to {@linkcode FsSink.file}: the host path the
+ * same bytes can be read from. A sink may read that file itself (the SquashFS writer lets
+ * its compression workers read it) instead of iterating `data`; other sinks ignore it.
+ */
+export const HOST_PATH: unique symbol = Symbol.for("singlet.squashfs.hostPath");

@@ -13,8 +13,9 @@ import zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { pathKey } from "./fstree.ts";
+import { HOST_PATH, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
+import type { BatchResult, BatchTask } from "./_compress_pool.ts";
 import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
 
 /** Compressors the writer supports. */
@@ -73,39 +74,40 @@ const UNCOMPRESSED_BLOCK = 1 << 24;
 const NO_FRAGMENT = 0xffffffff;
 const SUPERBLOCK_SIZE = 96;
 const PAD = 4096;
-/** Blocks of a file held back until its hash is known (1 MiB at the default block size). */
-const HOLD_BLOCKS = 8;
+/** Input bytes of one batch message to a worker, and of a file range (512 KiB). */
+const RANGE_BYTES = 1 << 19;
+/** Most tasks in one batch (small files). */
+const BATCH_TASKS = 256;
 
 const TYPE = { directory: 1, file: 2, symlink: 3, blockdev: 4, chardev: 5, fifo: 6, socket: 7 };
 
-/** One queued block: its compressed bytes (null for a hole) and what it belongs to. */
-interface Job {
-  result: Promise<Uint8Array | null>;
-  rawLength: number;
-  file: FileState | undefined;
-  fragment: boolean;
-  cancelled: boolean;
+/** Tasks gathered for one message to a worker; its buffer carries input and output. */
+interface Batch {
+  buffer: ArrayBuffer;
+  used: number;
+  tasks: BatchTask[];
+  /** Settles when the worker answers (set up before posting, so ranges can wait on it). */
+  result: Promise<BatchResult>;
+  resolve: (r: BatchResult) => void;
+  reject: (e: Error) => void;
+  posted: boolean;
+  /** Tasks not yet decided on by the chain. */
+  undecided: number;
+  /** Tasks not yet written out; the buffer is reused when none are left. */
+  unwritten: number;
 }
 
-/** A regular file whose blocks are in flight. */
+/** A regular file whose ranges are in flight. */
 interface FileState {
   id: number;
   size: number;
   start: number | undefined;
   sizes: number[];
-  pendingJobs: number;
   sparse: number;
   frag: number;
   fragOffset: number;
-  ended: boolean;
-  complete: boolean;
-  done: Promise<void>;
-  resolve: () => void;
-}
-
-/** A finished file's data location, for duplicates to point at. */
-interface FileData {
-  state: FileState;
+  /** sha256 of each range (hex), when detecting duplicates. */
+  digests: string[];
 }
 
 /**
@@ -135,13 +137,27 @@ export class SquashfsWriter implements FsSink {
   #opts: SquashfsWriterOptions;
   #pool: CompressPool;
   #window: number;
-  #queue: Job[] = [];
+  #rangeBytes: number;
   #paths = new Map<string, { id: number; dir: boolean }>();
-  #fragBuf: Uint8Array;
-  #free: Uint8Array[] = [];
+  #fragBuf: ArrayBuffer;
+  #free: ArrayBuffer[] = [];
+  #fragFree: ArrayBuffer[] = [];
   #fragLen = 0;
   #fragCount = 0;
-  #dups = new Map<string, FileData>();
+  #dups = new Map<string, FileState>();
+  /** The batch being filled (not yet posted). */
+  #open: Batch | undefined;
+  /** Batches posted and not yet decided on. */
+  #inFlight = 0;
+  /** Batches posted and not yet written out. */
+  #held = 0;
+  /** Ranges are written out in submission order by this chain of handlers. */
+  #chain: Promise<void> = Promise.resolve();
+  #failed: Error | undefined;
+  #waiters: (() => void)[] = [];
+  /** Writes waiting for a fragment block in front of them, in order. */
+  #outQueue: { write: (r?: BatchResult) => void; wait?: Promise<BatchResult> | undefined }[] = [];
+  #pumping: Promise<void> | undefined;
   #dataBytes = 0;
   #consumed = 0;
   #duplicates = 0;
@@ -164,9 +180,10 @@ export class SquashfsWriter implements FsSink {
     this.#opts = opts;
     this.#blockSize = opts.blockSize ?? 131072;
     this.#pool = pool;
-    // Enough blocks queued to keep every worker busy while this thread reads the next ones.
-    this.#window = 16 * pool.size;
-    this.#fragBuf = new Uint8Array(this.#blockSize);
+    // Enough batches queued to keep every worker busy while this thread prepares the next.
+    this.#window = 3 * pool.size;
+    this.#rangeBytes = Math.max(1, Math.floor(RANGE_BYTES / this.#blockSize)) * this.#blockSize;
+    this.#fragBuf = new ArrayBuffer(this.#blockSize);
     this.#tempPath = paths.temp;
     this.#finalPath = paths.final;
     this.#paths.set("", { id: 0, dir: true });
@@ -427,8 +444,10 @@ export class SquashfsWriter implements FsSink {
   }
 
   /**
-   * Add a regular file, streaming its data into blocks. Resolves once the data is consumed;
-   * its blocks may still be compressing.
+   * Add a regular file. Its data goes to the compression workers in batches of ranges (up
+   * to 512 KiB each); when `data` names a host file ({@linkcode HOST_PATH}), the workers read
+   * it themselves and `data` is not iterated. Resolves once the data is handed over; its
+   * blocks may still be compressing.
    *
    * @param path Relative path bytes.
    * @param meta Mode, owner, time and xattrs.
@@ -441,102 +460,293 @@ export class SquashfsWriter implements FsSink {
     size: number,
     data: AsyncIterable<Uint8Array>,
   ): Promise<void> {
+    this.#throwIfFailed();
     const id = this.#newNode(path, "file", meta);
     this.#xattrs(id, meta, path);
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
     const state: FileState = {
       id,
       size,
       start: undefined,
       sizes: [],
-      pendingJobs: 0,
       sparse: 0,
       frag: NO_FRAGMENT,
       fragOffset: 0,
-      ended: false,
-      complete: false,
-      done,
-      resolve,
+      digests: [],
     };
-    const bs = this.#blockSize;
-    const hash = this.#opts.noDuplicates ? undefined : createHash("sha256");
-    const jobs: Job[] = [];
-    // With duplicate detection, the blocks of small files are held until the whole file is
-    // hashed: a duplicate then costs no compression and no pipeline stall.
-    const held: Uint8Array[] = [];
-    let holding = hash !== undefined;
-    let block = this.#takeBlock(Math.min(bs, size));
-    let fill = 0;
-    let total = 0;
-    for await (const chunk of data) {
-      hash?.update(chunk);
-      this.#consumed += chunk.length;
-      let at = 0;
-      while (at < chunk.length) {
-        if (total + (chunk.length - at) > size) {
-          throw new RangeError(
-            `Cannot add "${show(path)}": it has more than the ${size} bytes announced`,
-          );
-        }
-        const n = Math.min(block.length - fill, chunk.length - at);
-        block.set(chunk.subarray(at, at + n), fill);
-        fill += n;
-        at += n;
-        total += n;
-        if (fill === bs) {
-          if (holding && held.length < HOLD_BLOCKS) {
-            held.push(block);
-          } else {
-            holding = false;
-            for (const b of held.splice(0)) jobs.push(await this.#submitBlock(b, state));
-            jobs.push(await this.#submitBlock(block, state));
+    const range = this.#rangeBytes;
+    const host = (data as { [HOST_PATH]?: string })[HOST_PATH];
+    if (host !== undefined) {
+      for (let offset = 0; offset < size; offset += range) {
+        const length = Math.min(range, size - offset);
+        const batch = await this.#batchWithRoom(length);
+        this.#addTask(batch, state, { at: batch.used, length, path: host, offset }, offset, size);
+      }
+    } else {
+      let total = 0;
+      let batch: Batch | undefined;
+      let slot = 0;
+      let slotLength = 0;
+      let fill = 0;
+      for await (const chunk of data) {
+        let at = 0;
+        while (at < chunk.length) {
+          if (total + (chunk.length - at) > size) {
+            throw new RangeError(
+              `Cannot add "${show(path)}": it has more than the ${size} bytes announced`,
+            );
           }
-          block = this.#takeBlock(Math.min(bs, size - total));
-          fill = 0;
+          if (batch === undefined) {
+            slotLength = Math.min(range, size - total);
+            batch = await this.#batchWithRoom(slotLength);
+            slot = batch.used;
+            batch.used += slotLength; // reserved while it fills
+            fill = 0;
+          }
+          const n = Math.min(slotLength - fill, chunk.length - at);
+          new Uint8Array(batch.buffer, slot + fill, n).set(chunk.subarray(at, at + n));
+          fill += n;
+          at += n;
+          total += n;
+          if (fill === slotLength) {
+            batch.used -= slotLength;
+            this.#addTask(batch, state, { at: slot, length: slotLength }, total - fill, size);
+            batch = undefined;
+          }
         }
       }
-    }
-    if (total !== size) {
-      throw new RangeError(
-        `Cannot add "${show(path)}": it has ${total} bytes, ${size} were announced`,
-      );
+      if (total !== size) {
+        if (batch) batch.used -= slotLength;
+        throw new RangeError(
+          `Cannot add "${show(path)}": it has ${total} bytes, ${size} were announced`,
+        );
+      }
     }
     this.#dataBytes += size;
-    const tail = fill > 0 ? block.subarray(0, fill) : undefined;
-    if (hash && size > 0) {
-      const key = `${size}:${hash.digest("hex")}`;
+    if (size === 0) this.#setFile(id, 0, 0, NO_FRAGMENT, 0, 0, []);
+  }
+
+  #throwIfFailed(): void {
+    if (this.#failed) throw this.#failed;
+  }
+
+  /** Queue a range of a file in `batch`; its handler joins the chain of writes. */
+  #addTask(
+    batch: Batch,
+    state: FileState,
+    task: BatchTask,
+    offset: number,
+    size: number,
+  ): void {
+    const last = offset + task.length === size;
+    task.hash = !this.#opts.noDuplicates;
+    task.tailRaw = last && !this.#opts.noFragments;
+    const index = batch.tasks.length;
+    batch.tasks.push(task);
+    batch.used += task.length;
+    batch.undecided++;
+    batch.unwritten++;
+    const first = offset === 0;
+    const length = task.length;
+    this.#chain = this.#chain.then(() =>
+      this.#handleRange(batch, index, state, first, last, length)
+    )
+      .catch((error) => this.#fail(error));
+    if (batch.used >= this.#rangeBytes || batch.tasks.length >= BATCH_TASKS) this.#post();
+  }
+
+  #fail(error: unknown): void {
+    this.#failed ??= error instanceof Error ? error : new Error(String(error));
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** The open batch if it has `length` bytes free, else a new one (waiting for room). */
+  async #batchWithRoom(length: number): Promise<Batch> {
+    if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
+    const open = this.#open;
+    if (open && open.used + length <= open.buffer.byteLength) return open;
+    this.#post();
+    // Posted batches not yet decided on keep the workers busy; buffers waiting behind a
+    // fragment block that is still compressing are bounded too.
+    while (this.#inFlight >= this.#window || this.#held >= this.#window + 2) {
+      this.#throwIfFailed();
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.#throwIfFailed();
+    let resolve!: (r: BatchResult) => void;
+    let reject!: (e: Error) => void;
+    const result = new Promise<BatchResult>((ok, no) => {
+      resolve = ok;
+      reject = no;
+    });
+    // A batch dropped by abort() must not become an unhandled rejection.
+    result.catch(() => {});
+    const batch: Batch = {
+      buffer: this.#takeBuffer(),
+      used: 0,
+      tasks: [],
+      result,
+      resolve,
+      reject,
+      posted: false,
+      undecided: 0,
+      unwritten: 0,
+    };
+    this.#open = batch;
+    return batch;
+  }
+
+  /** Send the open batch to a worker. */
+  #post(): void {
+    const batch = this.#open;
+    if (!batch) return;
+    this.#open = undefined;
+    if (batch.tasks.length === 0) {
+      this.#free.push(batch.buffer);
+      batch.resolve({ buffer: batch.buffer, results: [] });
+      return;
+    }
+    batch.posted = true;
+    this.#inFlight++;
+    this.#held++;
+    this.#pool.runBatch(batch.buffer, batch.tasks).then(batch.resolve, batch.reject);
+  }
+
+  /** One task of a batch is written out; the last one frees the batch for reuse. */
+  #release(batch: Batch, result: BatchResult): void {
+    if (--batch.unwritten > 0) return;
+    this.#recycle(result.buffer);
+    this.#held--;
+    this.#wake();
+  }
+
+  /** One task of a batch is decided on; the last one lets the producer post another. */
+  #decided(batch: Batch): void {
+    if (--batch.undecided > 0) return;
+    this.#inFlight--;
+    this.#wake();
+  }
+
+  /**
+   * Decide what one range of a file becomes (duplicate or not, where its tail goes), in
+   * submission order (called by the chain); the writes themselves go through the output
+   * queue, so a fragment block still compressing delays them without stopping this.
+   */
+  async #handleRange(
+    batch: Batch,
+    index: number,
+    state: FileState,
+    first: boolean,
+    last: boolean,
+    length: number,
+  ): Promise<void> {
+    if (this.#failed) return;
+    const result = await batch.result;
+    this.#decided(batch);
+    const t = result.results[index]!;
+    const bytes = new Uint8Array(result.buffer);
+    const hashing = t.digest !== undefined;
+    if (hashing) state.digests.push(t.digest!);
+    let key: string | undefined;
+    if (hashing && first && last) {
+      // A file of one range: a duplicate is known before anything is written.
+      key = `${state.size}:${t.digest}`;
       const original = this.#dups.get(key);
       if (original) {
-        for (const b of held.splice(0)) this.#recycle(b);
-        for (const job of jobs) job.cancelled = true;
-        if (jobs.length > 0) {
-          await this.#drain();
+        this.#output(() => {
+          this.#duplicateOf(state, original, length);
+          this.#release(batch, result);
+        });
+        return;
+      }
+    }
+    const stored = t.words.reduce((sum, w) => sum + (w & ~UNCOMPRESSED_BLOCK), 0);
+    if (t.words.length > 0) {
+      this.#output(() => {
+        if (state.start === undefined) state.start = this.#pos;
+        const bs = this.#blockSize;
+        for (let i = 0; i < t.words.length; i++) {
+          const word = t.words[i]!;
+          state.sizes.push(word);
+          if (word === 0) state.sparse += Math.min(bs, length - i * bs);
+        }
+        if (stored > 0) this.#write(bytes.subarray(t.out, t.out + stored));
+      });
+    }
+    if (!last) {
+      this.#output(() => {
+        this.#progress(length);
+        this.#release(batch, result);
+      });
+      return;
+    }
+    if (hashing && key === undefined) {
+      // Longer files are written as their ranges arrive; a duplicate rewinds the output.
+      const all = createHash("sha256").update(state.digests.join(",")).digest("hex");
+      key = `${state.size}:${all}`;
+      const original = this.#dups.get(key);
+      if (original) {
+        this.#output(() => {
           if (state.start !== undefined) {
             this.#pos = state.start;
             this.#seek(this.#pos);
           }
-        }
-        // The original's last blocks may still be queued: write them out first.
-        if (!original.state.complete) await this.#drain();
-        await original.state.done;
-        const o = original.state;
-        this.#setFile(id, size, o.start ?? 0, o.frag, o.fragOffset, o.sparse, o.sizes);
-        this.#duplicates++;
+          this.#duplicateOf(state, original, length);
+          this.#release(batch, result);
+        });
         return;
       }
-      this.#dups.set(key, { state });
     }
-    for (const b of held.splice(0)) jobs.push(await this.#submitBlock(b, state));
-    if (tail) {
-      if (this.#opts.noFragments) {
-        jobs.push(await this.#submitBlock(tail, state));
-      } else {
-        await this.#addFragment(tail, state);
-      }
+    if (key !== undefined) this.#dups.set(key, state);
+    state.digests = [];
+    if (t.tail > 0) {
+      const tailAt = t.out + stored;
+      this.#addFragment(bytes.subarray(tailAt, tailAt + t.tail), state);
     }
-    state.ended = true;
-    if (state.pendingJobs === 0) this.#completeFile(state);
+    this.#output(() => {
+      this.#progress(length);
+      this.#release(batch, result);
+      this.#completeFile(state);
+    });
+  }
+
+  #progress(length: number): void {
+    this.#consumed += length;
+    this.#opts.onProgress?.(this.#consumed);
+  }
+
+  /**
+   * Run `write` once everything queued before it is written, and, with `wait`, once that
+   * compression is done (a fragment block).
+   */
+  #output(write: (r?: BatchResult) => void, wait?: Promise<BatchResult>): void {
+    if (this.#outQueue.length === 0 && wait === undefined) {
+      write();
+      return;
+    }
+    this.#outQueue.push({ write, wait });
+    this.#pumping ??= this.#pump().catch((error) => this.#fail(error)).finally(() => {
+      this.#pumping = undefined;
+    });
+  }
+
+  async #pump(): Promise<void> {
+    while (this.#outQueue.length > 0) {
+      const item = this.#outQueue[0]!;
+      const result = item.wait ? await item.wait : undefined;
+      item.write(result);
+      this.#outQueue.shift();
+    }
+  }
+
+  #duplicateOf(state: FileState, original: FileState, length: number): void {
+    const o = original;
+    this.#setFile(state.id, state.size, o.start ?? 0, o.frag, o.fragOffset, o.sparse, o.sizes);
+    this.#duplicates++;
+    this.#progress(length);
   }
 
   /**
@@ -657,107 +867,44 @@ export class SquashfsWriter implements FsSink {
       state.sparse,
       state.sizes,
     );
-    state.complete = true;
-    state.resolve();
   }
 
-  /** A buffer for a block: a recycled full-size one when possible (no allocation churn). */
-  #takeBlock(size: number): Uint8Array {
-    if (size === this.#blockSize) {
-      const free = this.#free.pop();
-      if (free) return free;
-    }
-    return new Uint8Array(size);
+  /** A batch buffer: a recycled one when possible (no allocation churn). */
+  #takeBuffer(): ArrayBuffer {
+    return this.#free.pop() ?? new ArrayBuffer(this.#rangeBytes);
   }
 
-  /** Give a full-size block buffer back once its bytes are written. */
-  #recycle(bytes: Uint8Array): void {
-    const buffer = bytes.buffer as ArrayBuffer;
-    if (buffer.byteLength === this.#blockSize && this.#free.length < this.#window + 8) {
-      this.#free.push(new Uint8Array(buffer));
+  /** Give a batch buffer back once its bytes are written. */
+  #recycle(buffer: ArrayBuffer): void {
+    if (buffer.byteLength === this.#rangeBytes && this.#free.length < this.#window + 3) {
+      this.#free.push(buffer);
     }
   }
 
-  async #submitBlock(block: Uint8Array, state: FileState): Promise<Job> {
-    state.pendingJobs++;
-    const hole = isZero(block);
-    // Read the length first: compress() transfers (detaches) the block's buffer.
-    const rawLength = block.length;
-    if (hole) this.#recycle(block);
-    const job: Job = {
-      result: hole ? Promise.resolve(null) : this.#pool.compress(block, rawLength),
-      rawLength,
-      file: state,
-      fragment: false,
-      cancelled: false,
-    };
-    await this.#enqueue(job);
-    return job;
-  }
-
-  async #addFragment(tail: Uint8Array, state: FileState): Promise<void> {
-    if (this.#fragLen + tail.length > this.#blockSize) await this.#flushFragment();
+  #addFragment(tail: Uint8Array, state: FileState): void {
+    if (this.#fragLen + tail.length > this.#blockSize) this.#flushFragment();
     state.frag = this.#fragCount;
     state.fragOffset = this.#fragLen;
-    this.#fragBuf.set(tail, this.#fragLen);
+    new Uint8Array(this.#fragBuf).set(tail, this.#fragLen);
     this.#fragLen += tail.length;
   }
 
-  async #flushFragment(): Promise<void> {
+  /** Send the filled fragment block to a worker; the output queue writes it in its turn. */
+  #flushFragment(): void {
     if (this.#fragLen === 0) return;
-    // The filled buffer goes to a worker; filling continues in a fresh one.
-    const block = this.#fragBuf;
+    const buffer = this.#fragBuf;
     const rawLength = this.#fragLen;
-    this.#fragBuf = this.#takeBlock(this.#blockSize);
+    this.#fragBuf = this.#fragFree.pop() ?? new ArrayBuffer(this.#blockSize);
     this.#fragLen = 0;
     this.#fragCount++;
-    await this.#enqueue({
-      result: this.#pool.compress(block, rawLength),
-      rawLength,
-      file: undefined,
-      fragment: true,
-      cancelled: false,
-    });
-  }
-
-  async #enqueue(job: Job): Promise<void> {
-    // A job dropped by abort() must not become an unhandled rejection.
-    job.result.catch(() => {});
-    if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
-    this.#queue.push(job);
-    while (this.#queue.length > this.#window) await this.#writeHead();
-  }
-
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0) await this.#writeHead();
-  }
-
-  async #writeHead(): Promise<void> {
-    const job = this.#queue.shift()!;
-    const bytes = await job.result;
-    if (job.cancelled) return;
-    // Compression results no smaller than the input are replaced by the input itself.
-    const raw = bytes !== null && bytes.length === job.rawLength;
-    if (job.fragment) {
-      const word = bytes!.length | (raw ? UNCOMPRESSED_BLOCK : 0);
+    const compressed = this.#pool.runBatch(buffer, [{ at: 0, length: rawLength, fragment: true }]);
+    compressed.catch(() => {}); // surfaced by the output queue
+    this.#output((result) => {
+      const word = result!.results[0]!.words[0]!;
       this.#call("sqfs_fragment", "record a fragment", this.#pos, word);
-      this.#write(bytes!);
-      this.#recycle(bytes!);
-      return;
-    }
-    const state = job.file!;
-    if (state.start === undefined) state.start = this.#pos;
-    if (bytes === null) {
-      state.sizes.push(0);
-      state.sparse += job.rawLength;
-    } else {
-      state.sizes.push(bytes.length | (raw ? UNCOMPRESSED_BLOCK : 0));
-      this.#write(bytes);
-      this.#recycle(bytes);
-    }
-    this.#opts.onProgress?.(this.#consumed);
-    state.pendingJobs--;
-    if (state.pendingJobs === 0 && state.ended) this.#completeFile(state);
+      this.#write(new Uint8Array(result!.buffer, 0, word & ~UNCOMPRESSED_BLOCK));
+      if (this.#fragFree.length < 8) this.#fragFree.push(result!.buffer);
+    }, compressed);
   }
 
   /**
@@ -769,8 +916,12 @@ export class SquashfsWriter implements FsSink {
   async finish(): Promise<SquashfsStats> {
     if (this.#closed) throw new Error("Cannot finish a SquashFS image twice");
     try {
-      await this.#flushFragment();
-      await this.#drain();
+      this.#throwIfFailed();
+      this.#post();
+      await this.#chain;
+      this.#flushFragment();
+      await this.#pumping;
+      this.#throwIfFailed();
       this.#closed = true;
       this.#pool.close();
       const dataEnd = this.#pos;
@@ -804,9 +955,12 @@ export class SquashfsWriter implements FsSink {
   /** Give up: wait for in-flight work, and remove the temporary file when writing to a path. */
   async abort(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled(this.#queue.map((j) => j.result));
-    this.#queue = [];
     this.#pool.close();
+    this.#open?.reject(new Error("Cannot compress a block: the image was aborted"));
+    this.#open = undefined;
+    this.#fail(new Error("Cannot add to a SquashFS image after abort"));
+    await this.#chain;
+    await this.#pumping;
     if (this.#tempPath !== undefined) {
       try {
         this.#out.close();
@@ -822,20 +976,6 @@ export class SquashfsWriter implements FsSink {
 
 function show(path: Uint8Array): string {
   return new TextDecoder().decode(path);
-}
-
-/** Whether a block is all zero bytes (a hole in a sparse file). */
-function isZero(block: Uint8Array): boolean {
-  if (block.length === 0 || block[0] !== 0 || block[block.length - 1] !== 0) return false;
-  const words = block.length >>> 2;
-  if (block.byteOffset % 4 === 0) {
-    const view = new Uint32Array(block.buffer, block.byteOffset, words);
-    for (let i = 0; i < words; i++) if (view[i] !== 0) return false;
-  } else {
-    for (let i = 0; i < words * 4; i++) if (block[i] !== 0) return false;
-  }
-  for (let i = words * 4; i < block.length; i++) if (block[i] !== 0) return false;
-  return true;
 }
 
 function metadataCompressor(
