@@ -728,9 +728,33 @@ export class SquashfsWriter implements FsSink {
       return;
     }
     this.#outQueue.push({ write, wait });
+    this.#startPump();
+  }
+
+  /**
+   * Start the output pump unless it runs. An item queued after the pump's loop ended but
+   * before its promise settled would otherwise wait for the next item: the pump restarts
+   * itself when it finds work left.
+   */
+  #startPump(): void {
     this.#pumping ??= this.#pump().catch((error) => this.#fail(error)).finally(() => {
       this.#pumping = undefined;
+      if (this.#outQueue.length > 0) this.#startPump();
     });
+  }
+
+  /** Wait until the output queue is empty and no pump runs (a pump may restart itself). */
+  async #pumped(): Promise<void> {
+    while (this.#pumping) await this.#pumping;
+  }
+
+  /** Wait until everything submitted so far has been compressed and written, in order. */
+  async #drain(): Promise<void> {
+    this.#throwIfFailed();
+    this.#post();
+    await this.#chain;
+    await this.#pumped();
+    this.#throwIfFailed();
   }
 
   async #pump(): Promise<void> {
@@ -816,8 +840,10 @@ export class SquashfsWriter implements FsSink {
     if ((word & 0xff_ffff) !== data.length || data.length > this.#blockSize) {
       throw new RangeError("Cannot add a fragment block: its size word does not match");
     }
-    // the block being filled keeps its place in line: it is written first
-    await this.#flushFragment();
+    // Tails of files added so far reach the fragment buffer only when their batch has been
+    // processed: drain first, then the block being filled keeps its place in line.
+    await this.#drain();
+    this.#flushFragment();
     await this.#drain();
     const index = this.#fragCount;
     this.#call("sqfs_fragment", "record a fragment", this.#pos, word);
@@ -920,7 +946,7 @@ export class SquashfsWriter implements FsSink {
       this.#post();
       await this.#chain;
       this.#flushFragment();
-      await this.#pumping;
+      await this.#pumped();
       this.#throwIfFailed();
       this.#closed = true;
       this.#pool.close();
@@ -960,7 +986,7 @@ export class SquashfsWriter implements FsSink {
     this.#open = undefined;
     this.#fail(new Error("Cannot add to a SquashFS image after abort"));
     await this.#chain;
-    await this.#pumping;
+    await this.#pumped();
     if (this.#tempPath !== undefined) {
       try {
         this.#out.close();
