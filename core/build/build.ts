@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { hostGoArch, writeNativeSif } from "../image/native_sif.ts";
 import { SingletError } from "../errors.ts";
 import { type Definition, parseLabels, type Script, type Stage } from "./deffile.ts";
 import { storedDeffileText } from "./deffile_text.ts";
@@ -37,14 +38,6 @@ import { inspectMetadataObject } from "../image/inspect.ts";
 import { DirectorySource } from "../squashfs/directory_source.ts";
 import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
-import {
-  createSif,
-  DataType,
-  FsType,
-  type ObjectInput,
-  PartType,
-  RUN_SINGULARITY_LAUNCH_SCRIPT,
-} from "../sif/mod.ts";
 
 /** Options of {@linkcode buildImage}. */
 export interface BuildOptions {
@@ -110,11 +103,6 @@ function dirname(path: string): string {
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
-}
-
-function goArch(): string {
-  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ??
-    Deno.build.arch;
 }
 
 /** Scripts a stage would run, by section name. */
@@ -416,7 +404,7 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
         buildLabels: schemaLabels({
           date: options.date ?? new Date(),
           version: options.version,
-          arch: base.arch ?? goArch(),
+          arch: base.arch ?? hostGoArch(),
           stage,
           ...(options.update ? { update: true } : {}),
         }),
@@ -582,25 +570,18 @@ async function packSif(
   } finally {
     files.close();
   }
-  using data = await Deno.open(squashfs, { read: true });
-  const objects: ObjectInput[] = [
-    { dataType: DataType.Deffile, data: storedDeffileText(def) },
-    { dataType: DataType.GenericJSON, data: inspect, name: "inspect-metadata.json" },
-    ...(base.ociConfigJson
-      ? [{ dataType: DataType.GenericJSON, data: base.ociConfigJson, name: "oci-config.json" }]
-      : []),
-    {
-      dataType: DataType.Partition,
-      data: data.readable,
-      partition: { fsType: FsType.Squash, partType: PartType.PrimSys, arch: base.arch ?? goArch() },
-    },
-  ];
   const temp = `${dirname(out)}/.${out.slice(out.lastIndexOf("/") + 1)}.singlet-tmp-${
     crypto.randomUUID().slice(0, 8)
   }`;
   options.onTempPath?.(temp);
   try {
-    await createSif(temp, objects, { launchScript: RUN_SINGULARITY_LAUNCH_SCRIPT });
+    await writeNativeSif(temp, {
+      deffile: storedDeffileText(def),
+      inspectMetadata: inspect,
+      ...(base.ociConfigJson ? { ociConfigJson: base.ociConfigJson } : {}),
+      squashfs,
+      ...(base.arch ? { arch: base.arch } : {}),
+    });
     const info = await Deno.lstat(out).catch(() => undefined);
     if (info?.isDirectory) await Deno.remove(out, { recursive: true });
     await Deno.rename(temp, out);

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { hostGoArch, writeNativeSif } from "../image/native_sif.ts";
 import type { Definition, Stage } from "./deffile.ts";
 import { storedDeffileText } from "./deffile_text.ts";
 import {
@@ -22,15 +23,7 @@ import { inspectMetadataObject } from "../image/inspect.ts";
 import { SquashfsReader } from "../squashfs/reader.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
 import type { EntryMeta } from "../squashfs/fstree.ts";
-import {
-  createSif,
-  DataType,
-  FsType,
-  type ObjectInput,
-  openSif,
-  PartType,
-  RUN_SINGULARITY_LAUNCH_SCRIPT,
-} from "../sif/mod.ts";
+import { openSif } from "../sif/mod.ts";
 
 const WRITER_BLOCK_SIZE = 131072;
 
@@ -146,7 +139,7 @@ export async function rebuildMetadataOnly(
       buildLabels: schemaLabels({
         date: options.date ?? new Date(),
         version: options.version,
-        arch: goArch(),
+        arch: hostGoArch(),
         stage,
       }),
       ...(options.force ? { force: true } : {}),
@@ -254,23 +247,17 @@ export async function rebuildMetadataOnly(
     } finally {
       built.close();
     }
-    using data = await Deno.open(squashfs, { read: true });
-    const objects: ObjectInput[] = [
-      { dataType: DataType.Deffile, data: storedDeffileText(def) },
-      { dataType: DataType.GenericJSON, data: inspect, name: "inspect-metadata.json" },
-      {
-        dataType: DataType.Partition,
-        data: data.readable,
-        partition: { fsType: FsType.Squash, partType: PartType.PrimSys, arch: goArch() },
-      },
-    ];
     const out = options.output;
     const slash = out.lastIndexOf("/");
     const temp = `${slash >= 0 ? out.slice(0, slash + 1) : ""}.${out.slice(slash + 1)}` +
       `.singlet-tmp-${crypto.randomUUID().slice(0, 8)}`;
     options.onTempPath?.(temp);
     try {
-      await createSif(temp, objects, { launchScript: RUN_SINGULARITY_LAUNCH_SCRIPT });
+      await writeNativeSif(temp, {
+        deffile: storedDeffileText(def),
+        inspectMetadata: inspect,
+        squashfs,
+      });
       await Deno.rename(temp, out);
     } catch (error) {
       await Deno.remove(temp).catch(() => {});
@@ -280,9 +267,4 @@ export async function rebuildMetadataOnly(
   } finally {
     reader.close();
   }
-}
-
-function goArch(): string {
-  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ??
-    Deno.build.arch;
 }

@@ -12,17 +12,10 @@
  *
  * @module
  */
+import { writeNativeSif } from "../image/native_sif.ts";
 import { SingletError } from "../errors.ts";
 import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
-import {
-  createSif,
-  DataType,
-  FsType,
-  type ObjectInput,
-  PartType,
-  RUN_SINGULARITY_LAUNCH_SCRIPT,
-} from "../sif/mod.ts";
 import {
   type ImageConfigLike,
   singularityDEntries,
@@ -195,34 +188,16 @@ export async function assembleSif(
     const definition = storedDeffileText(definitionFromURI(input.uri));
     const { entries } = singularityDEntries({ ociConfig: oci });
     const inspect = await inspectMetadataObject(entriesImageFiles(entries, input.uri));
-    using data = await Deno.open(squashfs, { read: true });
-    const objects: ObjectInput[] = [
-      { dataType: DataType.Deffile, data: definition },
-      { dataType: DataType.GenericJSON, data: inspect, name: "inspect-metadata.json" },
-      {
-        dataType: DataType.GenericJSON,
-        data: ociConfigJson(input.config),
-        name: "oci-config.json",
-      },
-      {
-        dataType: DataType.Partition,
-        data: data.readable,
-        partition: {
-          fsType: FsType.Squash,
-          partType: PartType.PrimSys,
-          arch: input.config.architecture || goArch(),
-        },
-      },
-    ];
-    await createSif(out, objects, { launchScript: RUN_SINGULARITY_LAUNCH_SCRIPT });
+    await writeNativeSif(out, {
+      deffile: definition,
+      inspectMetadata: inspect,
+      ociConfigJson: ociConfigJson(input.config),
+      squashfs,
+      ...(input.config.architecture ? { arch: input.config.architecture } : {}),
+    });
   } finally {
     await Deno.remove(squashfs).catch(() => {});
   }
-}
-
-function goArch(): string {
-  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ??
-    Deno.build.arch;
 }
 
 /** One layer for a {@linkcode LayerMerger}: a name and a way to (re)open its tar stream. */
