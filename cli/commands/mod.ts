@@ -11,6 +11,7 @@ import type { CommandRegistrar } from "../_command.ts";
 
 /** Verb name to a loader of its registrar. */
 export const VERBS: Readonly<Record<string, () => Promise<CommandRegistrar>>> = {
+  build: async () => (await import("./build.ts")).registerBuild,
   cache: async () => (await import("./cache.ts")).registerCache,
   check: async () => (await import("./check.ts")).registerCheck,
   exec: async () => (await import("./exec.ts")).registerExec,
