@@ -1,8 +1,8 @@
 /**
  * `singlet build`: build a SIF or a sandbox directory from an image URI (docker://, oci:,
  * oci-archive:, docker-archive:, docker-daemon:), a SIF, a SquashFS image or a sandbox, as
- * `singularity build` does. Definition files are refused with a clear error until the
- * definition-file pipeline lands.
+ * `singularity build` does; or from a definition file (or `build --json` file) through the
+ * pipeline in `core/build/build.ts`.
  *
  * @module
  */
@@ -12,6 +12,12 @@ import { SingletError, UsageError } from "../../core/errors.ts";
 import { type ImageReference, parseImageReference } from "../../core/oci/reference.ts";
 import { wantedPlatform } from "../../core/oci/manifest.ts";
 import { buildFromImage, localImageKind } from "../../core/build/image_build.ts";
+import { parseDeffile } from "../../core/build/deffile.ts";
+import { parseDeffileJSON } from "../../core/build/deffile_json.ts";
+import { applyBuildArgs, mergeBuildArgs } from "../../core/build/build_args.ts";
+import { buildDefinition } from "../../core/build/build.ts";
+import { buildRunner } from "../../runtime/build_runner.ts";
+import { parseBinds } from "../_action_flags.ts";
 import {
   envFlag,
   httpOptionsFrom,
@@ -26,6 +32,18 @@ interface BuildFlags extends NetworkFlags {
   json?: boolean;
   disableCache?: boolean;
   arch?: string;
+  notest?: boolean;
+  section?: string[];
+  update?: boolean;
+  fakeroot?: boolean;
+  bind?: string[];
+  buildArg?: string[];
+  buildArgFile?: string;
+  tmpdir?: string;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function truthy(value: string | undefined): boolean {
@@ -58,12 +76,20 @@ export function registerBuild(program: Command): void {
     .description("Build a Singularity image")
     .usage("[build options...] <image path> <build spec>")
     .argument("<output>", "the SIF file or sandbox directory to write")
-    .argument("<spec>", "an image URI, a SIF or SquashFS image, or a sandbox directory")
+    .argument("<spec>", "a definition file, an image URI, a SIF or SquashFS image, or a sandbox")
     .option("-F, --force", "overwrite an image file if it exists")
     .option("-s, --sandbox", "build image as sandbox format (chroot directory structure)")
     .option("--arch <arch>", "architecture for container build")
     .option("--disable-cache", "do not use cache or create cache")
-    .option("--json", "print a JSON summary on stdout");
+    .option("--json", "print a JSON summary on stdout")
+    .option("-T, --notest", "build without running the %test section")
+    .option("--section <sections>", "only run specific section(s) of the deffile", collect)
+    .option("-u, --update", "run the definition over an existing sandbox (not supported yet)")
+    .option("-f, --fakeroot", "build as root inside a user namespace (always on: no setuid)")
+    .option("-B, --bind <spec>", "a user-bind path specification for %post and %test", collect)
+    .option("--build-arg <KEY=VALUE>", "a variable for the {{ KEY }} placeholders", collect)
+    .option("--build-arg-file <file>", "a file of KEY=VALUE lines for the placeholders")
+    .option("--tmpdir <dir>", "where the temporary build sandbox is made");
   withNetworkFlags(command);
   command.addHelpText(
     "after",
@@ -81,36 +107,76 @@ Examples:
     const debug = !!globalOptions(self).debug;
     if (!output || !spec) throw new UsageError("build needs an output path and a build spec");
     const ref = await referenceOf(spec);
-    if (!ref) {
-      const info = await Deno.stat(spec).catch(() => undefined);
-      if (info?.isFile && !(await localImageKind(spec))) {
-        throw new SingletError(
-          `Cannot build from definition file "${spec}": definition-file builds are not available in this build`,
-          {
-            hint: "build from an image URI, a SIF or a sandbox; definition files come with the " +
-              "build pipeline",
-            exitCode: 255,
-          },
-        );
-      }
-    }
     const force = !!flags.force || truthy(envFlag("FORCE"));
     const arch = flags.arch ?? envFlag("BUILD_ARCH") ?? envFlag("ARCH");
     const explicit = flags.dockerLogin ? await promptCredentials() : undefined;
+    const pull = {
+      platform: wantedPlatform(arch ? { arch } : {}),
+      disableCache: !!flags.disableCache || truthy(envFlag("DISABLE_CACHE")),
+      http: httpOptionsFrom(flags, debug),
+      credentials: {
+        ...(flags.authfile ? { authfile: flags.authfile } : {}),
+        ...(explicit ? { explicit } : {}),
+      },
+      onWarning: (message: string) => log.warning(message),
+    };
+    if (!ref) {
+      const info = await Deno.stat(spec).catch(() => undefined);
+      if (info?.isFile && !(await localImageKind(spec))) {
+        if (flags.update) {
+          throw new SingletError(`Cannot build "${output}" with --update: not supported yet`, {
+            hint: "build a new sandbox, or use Bootstrap: localimage with From: the sandbox",
+            exitCode: 255,
+          });
+        }
+        const text = await Deno.readTextFile(spec);
+        const parsed = /\.json$/i.test(spec) || /^\s*\{/.test(text)
+          ? parseDeffileJSON(text, spec)
+          : parseDeffile(text, spec);
+        const fileText = flags.buildArgFile
+          ? await Deno.readTextFile(flags.buildArgFile)
+          : undefined;
+        const merged = mergeBuildArgs(flags.buildArg ?? [], fileText, flags.buildArgFile);
+        const { definition, unused } = applyBuildArgs(parsed, merged.args);
+        for (const w of [...merged.warnings, ...definition.warnings]) {
+          log.warning(`${w.file}:${w.line}: ${w.message}`);
+        }
+        if (unused.length) {
+          log.warning(`Unused build args: ${unused.join(", ")}`);
+        }
+        const tmpdir = flags.tmpdir ?? envFlag("TMPDIR");
+        const result = await buildDefinition(definition, output, {
+          ...(flags.sandbox ? { sandbox: true } : {}),
+          force,
+          ...(flags.notest ? { notest: true } : {}),
+          ...(flags.section
+            ? { sections: flags.section.flatMap((s) => s.split(",")).map((s) => s.trim()) }
+            : {}),
+          ...(tmpdir ? { tmpdir } : {}),
+          pull,
+          runner: buildRunner({
+            binds: parseBinds(flags.bind ?? []),
+            logger: {
+              warning: (message) => log.warning(message),
+              info: (message) => log.info(message),
+              debug: (message) => log.debug(message),
+            },
+          }),
+          onInfo: (message) => log.info(message),
+          onWarning: (message) => log.warning(message),
+        });
+        if (flags.json) printJson(result);
+        else log.info(`Build complete: ${result.output}`);
+        return;
+      }
+    }
     let bar: Progress | undefined;
     const result = await buildFromImage(output, spec, ref, {
       ...(flags.sandbox ? { sandbox: true } : {}),
       force,
       onWarning: (message) => log.warning(message),
       pull: {
-        platform: wantedPlatform(arch ? { arch } : {}),
-        disableCache: !!flags.disableCache || truthy(envFlag("DISABLE_CACHE")),
-        http: httpOptionsFrom(flags, debug),
-        credentials: {
-          ...(flags.authfile ? { authfile: flags.authfile } : {}),
-          ...(explicit ? { explicit } : {}),
-        },
-        onWarning: (message) => log.warning(message),
+        ...pull,
         onConvert: (bytes) => {
           bar ??= new Progress("Creating SIF");
           bar.update(bytes);

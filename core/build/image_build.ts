@@ -308,11 +308,17 @@ export async function imageToSandbox(
  * path (metadata written after the image's own files replaces them, as in a SquashFS where a
  * later entry wins). Removal goes through the sink's root, never through a symlink.
  */
-class ReplacingSink implements FsSink {
+export class ReplacingSink implements FsSink {
   readonly #root: string;
   readonly #inner: DirectorySink;
   readonly #decoder = new TextDecoder();
 
+  /**
+   * Wrap a sink writing into `root`.
+   *
+   * @param root The sink's root directory.
+   * @param inner The directory sink.
+   */
   constructor(root: string, inner: DirectorySink) {
     this.#root = root;
     this.#inner = inner;
@@ -340,10 +346,25 @@ class ReplacingSink implements FsSink {
     if (info && !info.isDirectory) await Deno.remove(full);
   }
 
+  /**
+   * Create (or update) a directory.
+   *
+   * @param path Relative path.
+   * @param meta Mode, owner, time.
+   * @returns When done.
+   */
   directory(path: Uint8Array, meta: EntryMeta): Promise<void> {
     return this.#inner.directory(path, meta);
   }
 
+  /**
+   * Write a file, replacing a non-directory at the path.
+   *
+   * @param path Relative path.
+   * @param meta Mode, owner, time.
+   * @param size Bytes.
+   * @param data Content.
+   */
   async file(
     path: Uint8Array,
     meta: EntryMeta,
@@ -354,15 +375,38 @@ class ReplacingSink implements FsSink {
     await this.#inner.file(path, meta, size, data);
   }
 
+  /**
+   * Make a symlink, replacing a non-directory at the path.
+   *
+   * @param path Relative path.
+   * @param meta Owner, time.
+   * @param target Link target.
+   */
   async symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): Promise<void> {
     await this.#clear(path);
     await this.#inner.symlink(path, meta, target);
   }
 
+  /**
+   * Make a hard link to an entry written through this sink.
+   *
+   * @param path Relative path.
+   * @param target Existing entry.
+   * @returns When done.
+   */
   hardlink(path: Uint8Array, target: Uint8Array): Promise<void> {
     return this.#inner.hardlink(path, target);
   }
 
+  /**
+   * Device nodes: passed on (skipped by the directory sink).
+   *
+   * @param path Relative path.
+   * @param meta Mode, owner, time.
+   * @param kind Device kind.
+   * @param major Major number.
+   * @param minor Minor number.
+   */
   device(
     path: Uint8Array,
     meta: EntryMeta,
@@ -373,6 +417,13 @@ class ReplacingSink implements FsSink {
     this.#inner.device(path, meta, kind, major, minor);
   }
 
+  /**
+   * FIFOs and sockets: passed on (skipped by the directory sink).
+   *
+   * @param path Relative path.
+   * @param meta Mode, owner, time.
+   * @param kind Which.
+   */
   special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void {
     this.#inner.special(path, meta, kind);
   }
@@ -399,6 +450,13 @@ export async function ociToSandbox(
     name: descriptor.digest,
     open: () => layerTarStream(path, descriptor, image.config.diffIds[i]!),
   }));
+  // Root 0755 unless the image's layers say otherwise (as SingularityCE's sandboxes).
+  await sink.directory(new Uint8Array(0), {
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: Math.floor(Date.now() / 1000),
+  });
   await mergeLayers(layers, sink);
   const config = image.config;
   const warnings = await writeSingularityD(new ReplacingSink(target, sink), {
