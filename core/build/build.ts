@@ -348,13 +348,12 @@ function wants(options: DefinitionBuildOptions, section: string): boolean {
 }
 
 async function runScript(
-  kind: "setup" | "post",
-  stage: Stage,
+  kind: "pre" | "setup" | "post" | "appinstall",
+  section: { args: string; script: string },
   rootfs: string,
   options: DefinitionBuildOptions,
 ): Promise<void> {
-  const section = stage.sections[kind]!;
-  const inContainer = kind === "post";
+  const inContainer = kind === "post" || kind === "appinstall";
   const scriptName = `.singlet-build-${kind}`;
   const hostScript = `${parentOf(rootfs)}/${scriptName}`;
   const scriptPath = inContainer ? `${rootfs}/${scriptName}` : hostScript;
@@ -411,7 +410,11 @@ async function buildStage(
   options.onInfo?.(
     `Starting build${stage.name ? ` of stage ${stage.name}` : ""} (bootstrap: ${agentName})`,
   );
-  const base: BootstrapResult = await bootstrapAgent(agentName)({
+  const agent = bootstrapAgent(agentName); // an unsupported agent fails before %pre runs
+  if (stage.sections.pre && wants(options, "pre")) {
+    await runScript("pre", stage.sections.pre, rootfs, options);
+  }
+  const base: BootstrapResult = await agent({
     stage,
     rootfs,
     pull: options.pull,
@@ -451,7 +454,7 @@ async function buildStage(
   );
 
   if (stage.sections.setup && wants(options, "setup")) {
-    await runScript("setup", stage, rootfs, options);
+    await runScript("setup", stage.sections.setup, rootfs, options);
   }
   if (wants(options, "files")) {
     for (const block of stage.sections.files) {
@@ -476,9 +479,35 @@ async function buildStage(
   }
   let postLabels: Record<string, string> = {};
   if (stage.sections.post && wants(options, "post")) {
-    await runScript("post", stage, rootfs, options);
+    await runScript("post", stage.sections.post, rootfs, options);
     const text = await Deno.readTextFile(`${rootfs}/.singlet-build-labels`).catch(() => "");
     postLabels = Object.fromEntries(parseLabels(text));
+  }
+  // SCIF apps: %appfiles into the app's root, then %appinstall run there.
+  for (const app of stage.apps.values()) {
+    if (app.files.length && wants(options, "appfiles")) {
+      const appRoot = `/scif/apps/${app.name}`;
+      await copyFiles(
+        rootfs,
+        app.files.map((f) => ({
+          ...f,
+          dst: f.dst ? (f.dst.startsWith("/") ? f.dst : `${appRoot}/${f.dst}`) : `${appRoot}/`,
+        })),
+        { root: "", label: "the host" },
+        def.file,
+      );
+    }
+    if (app.install && wants(options, "appinstall")) {
+      await runScript(
+        "appinstall",
+        {
+          args: app.install.args,
+          script: `cd /scif/apps/${app.name}\n${app.install.script}`,
+        },
+        rootfs,
+        options,
+      );
+    }
   }
   await Deno.remove(`${rootfs}/.singlet-build-labels`).catch(() => {});
   const meta = metadataEntries({

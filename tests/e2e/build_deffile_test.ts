@@ -277,3 +277,72 @@ testWithTools(
     }
   },
 );
+
+testWithTools(
+  "%pre and %setup run on the host, %appfiles and %appinstall build a SCIF app",
+  TOOLS,
+  async () => {
+    await withDir(async (dir, env) => {
+      await Deno.writeTextFile(`${dir}/tool.txt`, "tool data\n");
+      await Deno.writeTextFile(
+        `${dir}/apps.def`,
+        `Bootstrap: oci-archive\nFrom: ${await busyboxOciArchive()}\n\n` +
+          `%pre\n    echo pre-ran > "${dir}/pre.marker"\n\n` +
+          `%setup\n    echo setup-ran > "$SINGULARITY_ROOTFS/setup.txt"\n\n` +
+          `%appfiles hello\n    tool.txt\n\n` +
+          `%appinstall hello\n    echo installed > bin/installed\n    cp tool.txt bin/copied.txt\n\n` +
+          `%apprun hello\n    echo "app $(cat /scif/apps/hello/bin/installed)"\n`,
+      );
+      const r = await runSinglet(["build", `${dir}/apps.sif`, `${dir}/apps.def`], {
+        env,
+        cwd: dir,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await Deno.readTextFile(`${dir}/pre.marker`), "pre-ran\n");
+      const cat = await runSinglet([
+        "exec",
+        `${dir}/apps.sif`,
+        "cat",
+        "/setup.txt",
+        "/scif/apps/hello/bin/copied.txt",
+      ], { env });
+      assert.equal(cat.stdout, "setup-ran\ntool data\n", cat.stderr);
+      const app = await runSinglet(
+        ["exec", `${dir}/apps.sif`, "/bin/sh", "/scif/apps/hello/scif/runscript"],
+        { env },
+      );
+      assert.equal(app.stdout, "app installed\n", app.stderr);
+    });
+  },
+);
+
+testWithTools("%files never writes through an image's symlink to the host", TOOLS, async () => {
+  await withDir(async (dir, env) => {
+    // A base sandbox whose /opt/out points at a host directory by absolute path.
+    const hostDir = `${dir}/host-target`;
+    await Deno.mkdir(hostDir);
+    let r = await runSinglet(
+      ["build", "--sandbox", `${dir}/base`, `oci-archive:${await busyboxOciArchive()}`],
+      { env },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    await Deno.mkdir(`${dir}/base/opt`, { recursive: true });
+    await Deno.symlink(hostDir, `${dir}/base/opt/out`);
+    await Deno.writeTextFile(`${dir}/payload`, "payload\n");
+    await Deno.writeTextFile(
+      `${dir}/l.def`,
+      `Bootstrap: localimage\nFrom: ${dir}/base\n\n%files\n    payload /opt/out/payload\n`,
+    );
+    r = await runSinglet(["build", "--sandbox", `${dir}/built`, `${dir}/l.def`], {
+      env,
+      cwd: dir,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await names(hostDir), []);
+    // The link was followed inside the image: the file landed at the same path in the root.
+    assert.equal(
+      await Deno.readTextFile(`${dir}/built/${hostDir}/payload`),
+      "payload\n",
+    );
+  });
+});
