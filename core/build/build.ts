@@ -10,7 +10,7 @@
  */
 import { SingletError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { type Definition, finalStage, parseLabels, type Stage } from "./deffile.ts";
+import { type Definition, finalStage, parseLabels } from "./deffile.ts";
 import { buildScriptArgv } from "./section_scripts.ts";
 import {
   baseEntries,
