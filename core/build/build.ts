@@ -25,6 +25,10 @@ import { DirectorySource } from "../squashfs/directory_source.ts";
 import { atomicBuild, checkOutput, ReplacingSink, sandboxToSif } from "./image_build.ts";
 import { bootstrapAgent, type BootstrapResult } from "./bootstrap/mod.ts";
 import type { PullOptions } from "../oci/pull.ts";
+import { SquashfsWriter } from "../squashfs/writer.ts";
+import { openImageFiles } from "../image/image_files.ts";
+import { sifFromSquashfs } from "./image_build.ts";
+import { emitWithMetadata, metadataOnlyBase, openRootfsReader } from "./metadata_rebuild.ts";
 
 /** Runs the processes of a build: host scripts and commands inside the sandbox. */
 export interface BuildRunner {
@@ -535,6 +539,77 @@ function existsSync(path: string): boolean {
   }
 }
 
+/** The fast path of {@linkcode metadataOnlyBase} recipes: no sandbox, no extraction. */
+async function rebuildMetadataOnly(
+  def: Definition,
+  baseImage: string,
+  output: string,
+  options: DefinitionBuildOptions,
+): Promise<void> {
+  const stage = finalStage(def);
+  const warn = options.onWarning ?? (() => {});
+  options.onInfo?.(`Starting build (bootstrap: localimage, metadata only: reusing ${baseImage})`);
+  const files = await openImageFiles(baseImage);
+  const input: SingularityDInput = { deffile: def, ...(options.force ? { force: true } : {}) };
+  try {
+    const labels = await files.readText(".singularity.d/labels.json");
+    if (labels) {
+      try {
+        input.existingLabels = JSON.parse(labels);
+      } catch {
+        warn(`${baseImage}: /.singularity.d/labels.json is not valid JSON; ignored`);
+      }
+    }
+    const env = await files.readText(".singularity.d/env/90-environment.sh");
+    if (env !== undefined) input.existingEnvironment = env;
+    const history: string[] = [];
+    for (let i = 0;; i++) {
+      const text = await files.readText(`.singularity.d/bootstrap_history/Singularity${i}`);
+      if (text === undefined) break;
+      history.push(text);
+    }
+    const previous = await files.readText(".singularity.d/Singularity");
+    if (previous !== undefined) history.push(previous);
+    if (history.length) input.bootstrapHistory = history;
+  } finally {
+    files.close();
+  }
+  const meta = metadataEntries({
+    ...input,
+    buildLabels: schemaLabels({ date: new Date(), version: VERSION, arch: goArch(), stage }),
+  });
+  for (const w of meta.warnings) warn(w);
+  await atomicBuild(output, async (tmp) => {
+    const squashfs = `${tmp}.squashfs`;
+    const reader = await openRootfsReader(baseImage);
+    const writer = await SquashfsWriter.create(squashfs, { compressor: "gzip" });
+    try {
+      try {
+        await emitWithMetadata(reader, writer, meta.entries);
+        await writer.finish();
+      } catch (error) {
+        await writer.abort().catch(() => {});
+        throw error;
+      } finally {
+        reader.close();
+      }
+      await sifFromSquashfs(tmp, { path: squashfs }, squashfs, def.raw);
+    } finally {
+      await Deno.remove(squashfs).catch(() => {});
+    }
+    if (stage.sections.test && !options.notest && wants(options, "test")) {
+      options.onInfo?.("Running testscript");
+      const code = await options.runner.test(tmp);
+      if (code !== 0) {
+        throw new SingletError(`Cannot build: the %test script failed with exit status ${code}`, {
+          hint: "fix %test, or build with --notest",
+          exitCode: 255,
+        });
+      }
+    }
+  });
+}
+
 /**
  * Build a definition into a SIF or a sandbox directory.
  *
@@ -551,6 +626,11 @@ export async function buildDefinition(
   options: DefinitionBuildOptions,
 ): Promise<DefinitionBuildResult> {
   await checkOutput(output, !!options.force);
+  const base = options.sandbox ? undefined : await metadataOnlyBase(def);
+  if (base) {
+    await rebuildMetadataOnly(def, base, output, options);
+    return { output, format: "sif", stages: 1 };
+  }
   const tmpBase = options.tmpdir ?? parentOf(output);
   const work = await Deno.makeTempDir({ dir: tmpBase, prefix: ".singlet-build-" }).catch(
     (error) => {

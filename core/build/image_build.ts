@@ -181,8 +181,13 @@ function goArch(): string {
  * Write a SIF whose primary partition is the SquashFS image in `squashfs` (offset and size
  * within that file), with the definition and `inspect-metadata.json` objects read from
  * `metadataFrom` (an image whose files give them), all in group 1 as SingularityCE writes.
+ *
+ * @param out The SIF to write.
+ * @param squashfs The SquashFS image (a file, or a region of one).
+ * @param metadataFrom An image (SIF, SquashFS or sandbox) to read the metadata from.
+ * @param deffileObject The definition text to store (default: the image's own).
  */
-async function sifFromSquashfs(
+export async function sifFromSquashfs(
   out: string,
   squashfs: { path: string; offset?: number; size?: number },
   metadataFrom: string,

@@ -346,3 +346,46 @@ testWithTools("%files never writes through an image's symlink to the host", TOOL
     );
   });
 });
+
+testWithTools(
+  "a localimage recipe that changes only metadata reuses the base tree (the edit-rebuild loop)",
+  TOOLS,
+  async () => {
+    await withDir(async (dir, env) => {
+      await writeData(dir);
+      await Deno.writeTextFile(`${dir}/r.def`, recipe(await busyboxOciArchive()));
+      let r = await runSinglet(["build", `${dir}/base.sif`, `${dir}/r.def`], { env, cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      await Deno.writeTextFile(
+        `${dir}/edit.def`,
+        `Bootstrap: localimage\nFrom: ${dir}/base.sif\n\n%runscript\n    echo "v2 $GREETING $FROMPOST $(cat /built.txt)"\n\n%labels\n    Version 2\n\n%test\n    test -f /built.txt\n`,
+      );
+      r = await runSinglet(["build", `${dir}/edit.sif`, `${dir}/edit.def`], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /metadata only/);
+      assert.match(r.stderr, /Running testscript/);
+      const run = await runSinglet(["run", `${dir}/edit.sif`], { env });
+      assert.equal(run.stdout, "v2 hello yes built-by-post\n", run.stderr);
+      const labels = await inspectLabels(`${dir}/edit.sif`, env);
+      assert.equal(labels.Version, "2");
+      assert.equal(labels.Author, "tester");
+      const cat = await runSinglet([
+        "exec",
+        `${dir}/edit.sif`,
+        "cat",
+        "/.singularity.d/bootstrap_history/Singularity0",
+        "/etc/app/a.cfg",
+      ], { env });
+      assert.match(cat.stdout, /Bootstrap: oci-archive[\s\S]*a=1\n$/, cat.stderr);
+      assert.match(await siftoolList(`${dir}/edit.sif`), /Def\.FILE/);
+      // A failing %test leaves nothing.
+      await Deno.writeTextFile(
+        `${dir}/bad.def`,
+        `Bootstrap: localimage\nFrom: ${dir}/base.sif\n\n%test\n    exit 1\n`,
+      );
+      r = await runSinglet(["build", `${dir}/bad.sif`, `${dir}/bad.def`], { env });
+      assert.notEqual(r.code, 0);
+      assert.ok(!(await names(dir)).some((n) => n.startsWith(".") || n === "bad.sif"));
+    });
+  },
+);
