@@ -84,7 +84,7 @@ export function registerBuild(program: Command): void {
     .option("--json", "print a JSON summary on stdout")
     .option("-T, --notest", "build without running the %test section")
     .option("--section <sections>", "only run specific section(s) of the deffile", collect)
-    .option("-u, --update", "run the definition over an existing sandbox (not supported yet)")
+    .option("-u, --update", "run definition over existing container (skips header)")
     .option("-f, --fakeroot", "build as root inside a user namespace (always on: no setuid)")
     .option("-B, --bind <spec>", "a user-bind path specification for %post and %test", collect)
     .option("--build-arg <KEY=VALUE>", "a variable for the {{ KEY }} placeholders", collect)
@@ -123,12 +123,6 @@ Examples:
     if (!ref) {
       const info = await Deno.stat(spec).catch(() => undefined);
       if (info?.isFile && !(await localImageKind(spec))) {
-        if (flags.update) {
-          throw new SingletError(`Cannot build "${output}" with --update: not supported yet`, {
-            hint: "build a new sandbox, or use Bootstrap: localimage with From: the sandbox",
-            exitCode: 255,
-          });
-        }
         const text = await Deno.readTextFile(spec);
         const parsed = /\.json$/i.test(spec) || /^\s*\{/.test(text)
           ? parseDeffileJSON(text, spec)
@@ -148,6 +142,7 @@ Examples:
         const result = await buildDefinition(definition, output, {
           ...(flags.sandbox ? { sandbox: true } : {}),
           force,
+          ...(flags.update ? { update: true } : {}),
           ...(flags.notest ? { notest: true } : {}),
           ...(flags.section
             ? { sections: flags.section.flatMap((s) => s.split(",")).map((s) => s.trim()) }

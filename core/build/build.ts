@@ -24,6 +24,7 @@ import { DirectorySink } from "../squashfs/directory_sink.ts";
 import { DirectorySource } from "../squashfs/directory_source.ts";
 import { atomicBuild, checkOutput, ReplacingSink, sandboxToSif } from "./image_build.ts";
 import { bootstrapAgent, type BootstrapResult } from "./bootstrap/mod.ts";
+import { readBaseMetadata } from "./bootstrap/localimage.ts";
 import type { PullOptions } from "../oci/pull.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
 import { openImageFiles } from "../image/image_files.ts";
@@ -58,6 +59,8 @@ export interface DefinitionBuildOptions {
   sandbox?: boolean;
   /** Replace an existing output; `%labels` may replace the base image's labels. */
   force?: boolean;
+  /** `--update`: run the definition over the existing sandbox at the output (no bootstrap). */
+  update?: boolean;
   /** Skip `%test`. */
   notest?: boolean;
   /** Run only these sections (`--section`); "all" or absent runs all. */
@@ -414,17 +417,19 @@ async function buildStage(
   options.onInfo?.(
     `Starting build${stage.name ? ` of stage ${stage.name}` : ""} (bootstrap: ${agentName})`,
   );
-  const agent = bootstrapAgent(agentName); // an unsupported agent fails before %pre runs
+  const update = isFinal && !!options.update;
+  // An unsupported agent fails before %pre runs.
+  const agent = update ? undefined : bootstrapAgent(agentName);
   if (stage.sections.pre && wants(options, "pre")) {
     await runScript("pre", stage.sections.pre, rootfs, options);
   }
-  const base: BootstrapResult = await agent({
-    stage,
-    rootfs,
-    pull: options.pull,
-    onWarning: warn,
-  });
-  await Deno.chmod(rootfs, 0o755);
+  let base: BootstrapResult;
+  if (agent) {
+    base = await agent({ stage, rootfs, pull: options.pull, onWarning: warn });
+    await Deno.chmod(rootfs, 0o755);
+  } else {
+    base = await readBaseMetadata(rootfs, rootfs, warn);
+  }
   // The metadata input: the whole definition for the final stage (its text is stored), just
   // this stage for an intermediate one.
   const input: SingularityDInput = {
@@ -446,7 +451,7 @@ async function buildStage(
     ),
   );
   // An image built upon keeps its environment and runscript until this stage replaces them.
-  const fromLocal = base.existingEnvironment !== undefined;
+  const fromLocal = base.existingEnvironment !== undefined || update;
   await writeEntries(
     rootfs,
     baseLayout.entries.filter((e, i) =>
@@ -517,7 +522,13 @@ async function buildStage(
   const meta = metadataEntries({
     ...input,
     labels: postLabels,
-    buildLabels: schemaLabels({ date, version: VERSION, arch: goArch(), stage }),
+    buildLabels: schemaLabels({
+      date,
+      version: VERSION,
+      arch: goArch(),
+      stage,
+      ...(update ? { update: true } : {}),
+    }),
     ...(fromLocal
       ? {
         existingEnvironment: await Deno.readTextFile(
@@ -625,7 +636,17 @@ export async function buildDefinition(
   output: string,
   options: DefinitionBuildOptions,
 ): Promise<DefinitionBuildResult> {
-  await checkOutput(output, !!options.force);
+  if (options.update) {
+    const info = await Deno.lstat(output).catch(() => undefined);
+    if (!options.sandbox || !info?.isDirectory) {
+      throw new SingletError(`Cannot update "${output}": it is not an existing sandbox directory`, {
+        hint: "--update works with --sandbox on a sandbox built before",
+        exitCode: 255,
+      });
+    }
+  } else {
+    await checkOutput(output, !!options.force);
+  }
   const base = options.sandbox ? undefined : await metadataOnlyBase(def);
   if (base) {
     await rebuildMetadataOnly(def, base, output, options);
@@ -654,7 +675,7 @@ export async function buildDefinition(
     const built = new Map<string, string>();
     let rootfs = "";
     for (let i = 0; i < def.stages.length; i++) {
-      rootfs = `${work}/stage${i}`;
+      rootfs = options.update && i === def.stages.length - 1 ? output : `${work}/stage${i}`;
       await buildStage(def, i, rootfs, built, options, date);
       const name = def.stages[i]!.name;
       if (name) built.set(name, rootfs);
@@ -671,7 +692,9 @@ export async function buildDefinition(
       }
     }
     options.onInfo?.(`Creating ${options.sandbox ? "sandbox directory" : "SIF file"}...`);
-    if (options.sandbox) {
+    if (options.update) {
+      // Updated in place, as SingularityCE does.
+    } else if (options.sandbox) {
       await atomicBuild(output, async (tmp) => {
         try {
           await Deno.rename(rootfs, tmp);

@@ -389,3 +389,40 @@ testWithTools(
     });
   },
 );
+
+testWithTools(
+  "--update runs a recipe over an existing sandbox without bootstrapping",
+  TOOLS,
+  async () => {
+    await withDir(async (dir, env) => {
+      await writeData(dir);
+      await Deno.writeTextFile(`${dir}/r.def`, recipe(await busyboxOciArchive()));
+      let r = await runSinglet(["build", "--sandbox", `${dir}/sb`, `${dir}/r.def`], {
+        env,
+        cwd: dir,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      await Deno.writeTextFile(
+        `${dir}/u.def`,
+        `Bootstrap: debootstrap\nFrom: ignored-on-update\n\n%post\n    echo second > /second.txt\n    echo 'export SECOND=2' >> $SINGULARITY_ENVIRONMENT\n\n%labels\n    Updated yes\n`,
+      );
+      r = await runSinglet(["build", "--update", "--sandbox", `${dir}/sb`, `${dir}/u.def`], {
+        env,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const out = await runSinglet(
+        ["exec", `${dir}/sb`, "sh", "-c", "cat /second.txt /built.txt; echo $SECOND $FROMPOST"],
+        { env },
+      );
+      assert.equal(out.stdout, "second\nbuilt-by-post\n2 yes\n", out.stderr);
+      const labels = JSON.parse(await Deno.readTextFile(`${dir}/sb/.singularity.d/labels.json`));
+      assert.equal(labels.Updated, "yes");
+      assert.equal(labels.Author, "tester");
+      // --update needs an existing sandbox.
+      r = await runSinglet(["build", "--update", `${dir}/x.sif`, `${dir}/u.def`], { env });
+      assert.equal(r.code, 255);
+      assert.match(r.stderr, /not an existing sandbox directory/);
+      assert.ok(!(await names(dir)).some((n) => n.startsWith(".")));
+    });
+  },
+);

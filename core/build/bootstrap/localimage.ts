@@ -52,14 +52,31 @@ export async function bootstrapLocalImage(context: BootstrapContext): Promise<Bo
   } else {
     await imageToSandbox(from, context.rootfs, { onWarning: context.onWarning });
   }
-  const meta = `${context.rootfs}/.singularity.d`;
+  return await readBaseMetadata(context.rootfs, from, context.onWarning);
+}
+
+/**
+ * What a root filesystem built before says about itself: its labels, its environment and
+ * its definitions (oldest first), for a build on top of it (`localimage`, `--update`).
+ *
+ * @param rootfs The root filesystem directory.
+ * @param name The image's name for warnings.
+ * @param onWarning Receives warnings.
+ * @returns The metadata found.
+ */
+export async function readBaseMetadata(
+  rootfs: string,
+  name: string,
+  onWarning: (message: string) => void,
+): Promise<BootstrapResult> {
+  const meta = `${rootfs}/.singularity.d`;
   const result: BootstrapResult = {};
   const labels = await readText(`${meta}/labels.json`);
   if (labels) {
     try {
       result.existingLabels = JSON.parse(labels);
     } catch {
-      context.onWarning(`${from}: /.singularity.d/labels.json is not valid JSON; ignored`);
+      onWarning(`${name}: /.singularity.d/labels.json is not valid JSON; ignored`);
     }
   }
   const env = await readText(`${meta}/env/90-environment.sh`);
