@@ -7,7 +7,10 @@
 import assert from "node:assert/strict";
 import { testWithTools } from "../_helpers/tools.ts";
 import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
-import { busyboxOciArchive } from "../_helpers/fixtures.ts";
+import { busyboxOciArchive, busyboxOciLayout } from "../_helpers/fixtures.ts";
+import { startRegistry } from "../_helpers/registry.ts";
+import { parseDeffile } from "../../core/build/deffile.ts";
+import { toSingularityJSON } from "../../core/build/deffile_json.ts";
 import { runAs, testUser } from "../_helpers/unpriv.ts";
 
 const decoder = new TextDecoder();
@@ -424,5 +427,45 @@ testWithTools(
       assert.match(r.stderr, /not an existing sandbox directory/);
       assert.ok(!(await names(dir)).some((n) => n.startsWith(".")));
     });
+  },
+);
+
+testWithTools(
+  "a Bootstrap: docker recipe with Registry: and Namespace: builds from a loopback registry",
+  [...TOOLS, "docker-registry"],
+  async () => {
+    const layout = await busyboxOciLayout();
+    const registry = await startRegistry();
+    try {
+      await registry.push(layout.dir, layout.ref, "singlet/busybox:latest");
+      await withDir(async (dir, env) => {
+        await Deno.writeTextFile(
+          `${dir}/d.def`,
+          `Bootstrap: docker\nRegistry: ${registry.host}\nNamespace: singlet\nFrom: busybox:latest\n\n` +
+            `%environment\n    export WHERE=registry\n\n%runscript\n    echo "from $WHERE"\n\n%labels\n    Source registry\n`,
+        );
+        const r = await runSinglet(["build", "--no-https", `${dir}/d.sif`, `${dir}/d.def`], {
+          env,
+        });
+        assert.equal(r.code, 0, r.stderr);
+        const run = await runSinglet(["run", `${dir}/d.sif`], { env });
+        assert.equal(run.stdout, "from registry\n", run.stderr);
+        const labels = await inspectLabels(`${dir}/d.sif`, env);
+        assert.equal(labels.Source, "registry");
+        assert.equal(labels["org.label-schema.usage.singularity.deffile.namespace"], "singlet");
+
+        // The same recipe as `build --json` input (SingularityCE's JSON shape).
+        const json = toSingularityJSON(parseDeffile(await Deno.readTextFile(`${dir}/d.def`)));
+        await Deno.writeTextFile(`${dir}/d.json`, JSON.stringify(json));
+        const j = await runSinglet(["build", "--no-https", `${dir}/j.sif`, `${dir}/d.json`], {
+          env,
+        });
+        assert.equal(j.code, 0, j.stderr);
+        const runJ = await runSinglet(["run", `${dir}/j.sif`], { env });
+        assert.equal(runJ.stdout, "from registry\n", runJ.stderr);
+      });
+    } finally {
+      await registry.stop();
+    }
   },
 );
