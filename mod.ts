@@ -20,6 +20,8 @@ export * from "./core/build/deffile_text.ts";
 export * from "./core/build/deffile_json.ts";
 export * from "./core/build/build_args.ts";
 export * from "./core/build/section_scripts.ts";
+export { buildImage, type BuildOptions, type BuildResult } from "./core/build/build.ts";
+export type { RunnerBind, SectionRunner } from "./core/build/section_runner.ts";
 export * from "./core/image/singularity_d.ts";
 export * from "./core/sif/mod.ts";
 export * from "./core/image/inspect.ts";

@@ -1,61 +1,96 @@
 /**
- * The processes of a definition-file build (`core/build/build.ts`'s `BuildRunner`): `%setup`
- * on the host with `sh`, `%post` as root in the writable sandbox through {@linkcode launch}
- * with `--fakeroot` and the host network, `%test` through the `test` action.
+ * The {@linkcode SectionRunner} of `singlet build`: `%pre`/`%setup` (and `debootstrap`) run
+ * on the host; `%post`, `%appinstall` and `%test` run through {@linkcode launch} in a
+ * container whose root is the writable sandbox being built, as (fake) root — root itself,
+ * or the caller mapped to 0 with the subordinate range — with the host network, contained
+ * (no home or /tmp from the host, as SingularityCE's build does), `-B` binds honoured.
  *
  * @module
  */
-import type { BuildRunner } from "../core/build/build.ts";
-import { type BindSpec, launch, type LaunchLogger } from "./launch.ts";
+import type { RunnerBind, SectionRunner } from "../core/build/section_runner.ts";
+import { runCommand } from "./_command.ts";
+import { launch, type LaunchLogger } from "./launch.ts";
+import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
 
-/** Options of {@linkcode buildRunner}. */
-export interface BuildRunnerOptions {
-  /** `-B/--bind` items for `%post` and `%test`. */
-  binds?: BindSpec[];
-  /** Where runtime messages go. */
-  logger: LaunchLogger;
+export type { LaunchLogger } from "./launch.ts";
+
+/** The subordinate range of a fakeroot plan (`--map-users=START,1,COUNT`). */
+function mappedRange(plan: NamespacePlan, flag: string): [number, number] | undefined {
+  const arg = plan.unshareArgs.find((a) => a.startsWith(`${flag}=`));
+  if (!arg) return undefined;
+  const [start, inner, count] = arg.slice(flag.length + 1).split(",").map(Number);
+  return inner === 1 ? [start!, count!] : undefined;
 }
 
 /**
- * A runner for the build pipeline.
+ * Make the runner the build pipeline uses.
  *
- * @param options Binds and logger.
+ * @param logger Where the runtime's messages go.
  * @returns The runner.
  */
-export function buildRunner(options: BuildRunnerOptions): BuildRunner {
+export function buildRunner(logger: LaunchLogger): SectionRunner {
+  let planned: Promise<{ plan: NamespacePlan; uid: number; gid: number }> | undefined;
+  const plan = () =>
+    planned ??= currentUser().then(async (user) => ({
+      plan: await planNamespace(user, { fakeroot: true }),
+      uid: user.uid,
+      gid: user.gid,
+    }));
   return {
-    async host(argv, env) {
-      // `sh` by name: it is the name --allow-run grants.
-      const [program, ...args] = argv;
-      const child = new Deno.Command(program === "/bin/sh" ? "sh" : program!, {
-        args,
+    async ownerMap() {
+      if (Deno.uid() === 0) return undefined;
+      const { plan: p, uid, gid } = await plan();
+      const users = mappedRange(p, "--map-users");
+      const groups = mappedRange(p, "--map-groups");
+      const map = (id: number, self: number, range: [number, number] | undefined) =>
+        id === self
+          ? 0
+          : range && id >= range[0] && id < range[0] + range[1]
+          ? id - range[0] + 1
+          : id;
+      return (u: number, g: number) => [map(u, uid, users), map(g, gid, groups)];
+    },
+    async removeTree(path: string) {
+      try {
+        await Deno.remove(path, { recursive: true });
+        return;
+      } catch (error) {
+        if (Deno.uid() === 0) throw error;
+      }
+      // files written by subordinate IDs: remove them as namespace root
+      const { plan: p } = await plan();
+      if (p.mode !== "subid") throw new Error(`cannot remove "${path}"`);
+      const { code, stderr } = await runCommand(
+        ["unshare", ...p.unshareArgs, "--", "rm", "-rf", "--", path],
+        { stdin: "null" },
+      );
+      if (code !== 0) throw new Error(new TextDecoder().decode(stderr).trim());
+    },
+    async runHost(argv: string[], env: Record<string, string>): Promise<number> {
+      const { code } = await runCommand(argv, {
         env,
         stdin: "null",
         stdout: "inherit",
         stderr: "inherit",
       });
-      return (await child.output()).code;
+      return code;
     },
-    container(rootfs, argv, env) {
-      return launch({
+    async runInContainer(
+      rootfs: string,
+      argv: string[],
+      env: Record<string, string>,
+      binds: readonly RunnerBind[],
+    ): Promise<number> {
+      return await launch({
         image: rootfs,
         action: "exec",
         args: argv,
         writable: true,
-        fakeroot: true,
+        fakeroot: Deno.uid() !== 0,
+        contain: true,
         env: Object.entries(env),
-        binds: options.binds ?? [],
-        logger: options.logger,
-      });
-    },
-    test(rootfs) {
-      return launch({
-        image: rootfs,
-        action: "test",
-        args: [],
-        fakeroot: true,
-        binds: options.binds ?? [],
-        logger: options.logger,
+        binds: [...binds],
+        logger,
       });
     },
   };

@@ -1,23 +1,21 @@
 /**
- * `singlet build`: build a SIF or a sandbox directory from an image URI (docker://, oci:,
- * oci-archive:, docker-archive:, docker-daemon:), a SIF, a SquashFS image or a sandbox, as
- * `singularity build` does; or from a definition file (or `build --json` file) through the
- * pipeline in `core/build/build.ts`.
+ * `singlet build`: build a SIF or sandbox from a definition file, a `build --json` document,
+ * or an image URI/path (conversions), as `singularity build` does. The pipeline is
+ * `core/build/build.ts`; scripts run through `runtime/build_runner.ts`.
  *
  * @module
  */
-import { action, type Command, globalOptions } from "../_command.ts";
+import { action, type Command, globalOptions, Option } from "../_command.ts";
 import { log, printJson, Progress } from "../_output.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
-import { type ImageReference, parseImageReference } from "../../core/oci/reference.ts";
-import { wantedPlatform } from "../../core/oci/manifest.ts";
-import { buildFromImage, localImageKind } from "../../core/build/image_build.ts";
-import { parseDeffile } from "../../core/build/deffile.ts";
+import { type Definition, definitionFromURI, parseDeffile } from "../../core/build/deffile.ts";
 import { parseDeffileJSON } from "../../core/build/deffile_json.ts";
 import { applyBuildArgs, mergeBuildArgs } from "../../core/build/build_args.ts";
-import { buildDefinition } from "../../core/build/build.ts";
+import { buildImage } from "../../core/build/build.ts";
+import type { RunnerBind } from "../../core/build/section_runner.ts";
+import { wantedPlatform } from "../../core/oci/manifest.ts";
+import { VERSION } from "../../core/version.ts";
 import { buildRunner } from "../../runtime/build_runner.ts";
-import { parseBinds } from "../_action_flags.ts";
 import {
   envFlag,
   httpOptionsFrom,
@@ -29,40 +27,65 @@ import {
 interface BuildFlags extends NetworkFlags {
   force?: boolean;
   sandbox?: boolean;
-  json?: boolean;
-  disableCache?: boolean;
-  arch?: string;
-  notest?: boolean;
-  section?: string[];
   update?: boolean;
+  section?: string[];
+  notest?: boolean;
+  fixPerms?: boolean;
   fakeroot?: boolean;
   bind?: string[];
   buildArg?: string[];
   buildArgFile?: string;
   tmpdir?: string;
+  json?: boolean;
+  arch?: string;
+  platform?: string;
+  fullRebuild?: boolean;
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
+const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-function truthy(value: string | undefined): boolean {
-  return value !== undefined && !/^(0|false|no|off)$/i.test(value);
-}
+const URI_SCHEME = /^(docker|oci|oci-archive|docker-archive|docker-daemon|localimage):/;
 
-/** A spec is a URI when it starts with a transport name we know, and is not a local path. */
-async function referenceOf(spec: string): Promise<ImageReference | undefined> {
-  if (!/^[a-z][a-z0-9+.-]*:/.test(spec)) return undefined;
-  if (await localImageKind(spec)) return undefined; // a file named "oci:thing" wins
-  try {
-    return parseImageReference(spec);
-  } catch (error) {
-    throw new SingletError(`Cannot build from "${spec}": ${(error as Error).message}`, {
-      hint: (error as { hint?: string }).hint ??
-        "see 'singlet build --help' for the forms accepted",
-      exitCode: 255,
+/** Turn the SPEC argument into a definition. */
+async function loadSpec(spec: string): Promise<{ def: Definition; cwd: string }> {
+  const info = await Deno.stat(spec).catch(() => undefined);
+  if (info?.isDirectory) {
+    return { def: definitionFromURI(`localimage:${await Deno.realPath(spec)}`), cwd: Deno.cwd() };
+  }
+  if (!info) {
+    if (URI_SCHEME.test(spec)) return { def: definitionFromURI(spec), cwd: Deno.cwd() };
+    if (/^(library|oras|shub|https?):/.test(spec)) {
+      throw new SingletError(`Cannot build from "${spec}": this source is not supported yet`, {
+        hint: "pull the image with another tool and build from the file",
+      });
+    }
+    throw new SingletError(`Cannot build from "${spec}": no such file, and not a known URI`, {
+      hint: "give a definition file, an image, or a URI such as docker://alpine",
     });
   }
+  const real = await Deno.realPath(spec);
+  const cwd = real.slice(0, real.lastIndexOf("/")) || "/";
+  const head = new Uint8Array(64);
+  {
+    using f = await Deno.open(spec, { read: true });
+    await f.read(head);
+  }
+  const magic = new TextDecoder().decode(head.subarray(32, 41));
+  const sqfs = new DataView(head.buffer).getUint32(0, true) === 0x73717368;
+  if (magic === "SIF_MAGIC" || sqfs) {
+    return { def: definitionFromURI(`localimage:${real}`), cwd };
+  }
+  const text = await Deno.readTextFile(spec);
+  if (text.trimStart().startsWith("{")) return { def: parseDeffileJSON(text, spec), cwd };
+  return { def: parseDeffile(text, spec), cwd };
+}
+
+function parseBind(item: string): RunnerBind[] {
+  return item.split(",").filter((s) => s).map((one) => {
+    const [source, dest, opts] = one.split(":");
+    if (!source) throw new UsageError(`--bind "${one}": empty source`);
+    return { source, destination: dest || source, readonly: opts === "ro" };
+  });
 }
 
 /**
@@ -75,111 +98,161 @@ export function registerBuild(program: Command): void {
     .command("build")
     .description("Build a Singularity image")
     .usage("[build options...] <image path> <build spec>")
-    .argument("<output>", "the SIF file or sandbox directory to write")
-    .argument("<spec>", "a definition file, an image URI, a SIF or SquashFS image, or a sandbox")
+    .argument("<output>", "the SIF file or (with --sandbox) directory to write")
+    .argument("<spec>", "a definition file, a build --json file, an image, or a URI")
     .option("-F, --force", "overwrite an image file if it exists")
     .option("-s, --sandbox", "build image as sandbox format (chroot directory structure)")
-    .option("--arch <arch>", "architecture for container build")
-    .option("--disable-cache", "do not use cache or create cache")
-    .option("--json", "print a JSON summary on stdout")
-    .option("-T, --notest", "build without running the %test section")
-    .option("--section <sections>", "only run specific section(s) of the deffile", collect)
     .option("-u, --update", "run definition over existing container (skips header)")
-    .option("-f, --fakeroot", "build as root inside a user namespace (always on: no setuid)")
-    .option("-B, --bind <spec>", "a user-bind path specification for %post and %test", collect)
-    .option("--build-arg <KEY=VALUE>", "a variable for the {{ KEY }} placeholders", collect)
-    .option("--build-arg-file <file>", "a file of KEY=VALUE lines for the placeholders")
-    .option("--tmpdir <dir>", "where the temporary build sandbox is made");
+    .option("--section <name>", "only run specific section(s) of deffile (repeatable)", collect)
+    .option("-T, --notest", "build without running tests in %test section")
+    .option("--fix-perms", "ensure owner has rwX permissions on all container content")
+    .option(
+      "-f, --fakeroot",
+      "build using user namespace to fake root user (always on for non-root)",
+    )
+    .option(
+      "-B, --bind <spec>",
+      "a user-bind path specification for %post/%test (repeatable)",
+      collect,
+    )
+    .option("--build-arg <KEY=VALUE>", "defines variable=value to replace {{ variable }}", collect)
+    .option("--build-arg-file <file>", "file with variable=value lines to replace {{ variable }}")
+    .option("--tmpdir <dir>", "specify a temporary directory to use for build")
+    .option("--arch <arch>", "architecture for OCI bootstraps")
+    .option("--platform <platform>", "platform (OS/Architecture[/Variant]) for OCI bootstraps")
+    .option("--json", "print a JSON summary on stdout")
+    .addOption(
+      new Option("--full-rebuild", "never pass a localimage base through (benchmarks)").hideHelp(),
+    );
   withNetworkFlags(command);
   command.addHelpText(
     "after",
     `
 Examples:
-  From an image in a registry:
-      $ singlet build ubuntu.sif docker://ubuntu:24.04
-  A sandbox from an OCI archive, then a SIF from the sandbox:
-      $ singlet build --sandbox ./rootfs oci-archive:image.tar
-      $ singlet build image.sif ./rootfs
-  A sandbox from a SIF:
-      $ singlet build --sandbox ./rootfs image.sif`,
+  From a definition file:
+      $ singlet build image.sif recipe.def
+  Sandbox from Docker Hub, then back to a SIF:
+      $ singlet build --sandbox ubuntu/ docker://ubuntu:24.04
+      $ singlet build ubuntu.sif ubuntu/`,
   );
   command.action(action(async (output: string, spec: string, flags: BuildFlags, self: Command) => {
     const debug = !!globalOptions(self).debug;
-    if (!output || !spec) throw new UsageError("build needs an output path and a build spec");
-    const ref = await referenceOf(spec);
-    const force = !!flags.force || truthy(envFlag("FORCE"));
-    const arch = flags.arch ?? envFlag("BUILD_ARCH") ?? envFlag("ARCH");
-    const explicit = flags.dockerLogin ? await promptCredentials() : undefined;
-    const pull = {
-      platform: wantedPlatform(arch ? { arch } : {}),
-      disableCache: !!flags.disableCache || truthy(envFlag("DISABLE_CACHE")),
-      http: httpOptionsFrom(flags, debug),
-      credentials: {
-        ...(flags.authfile ? { authfile: flags.authfile } : {}),
-        ...(explicit ? { explicit } : {}),
-      },
-      onWarning: (message: string) => log.warning(message),
-    };
-    if (!ref) {
-      const info = await Deno.stat(spec).catch(() => undefined);
-      if (info?.isFile && !(await localImageKind(spec))) {
-        const text = await Deno.readTextFile(spec);
-        const parsed = /\.json$/i.test(spec) || /^\s*\{/.test(text)
-          ? parseDeffileJSON(text, spec)
-          : parseDeffile(text, spec);
-        const fileText = flags.buildArgFile
-          ? await Deno.readTextFile(flags.buildArgFile)
-          : undefined;
-        const merged = mergeBuildArgs(flags.buildArg ?? [], fileText, flags.buildArgFile);
-        const { definition, unused } = applyBuildArgs(parsed, merged.args);
-        for (const w of [...merged.warnings, ...definition.warnings]) {
-          log.warning(`${w.file}:${w.line}: ${w.message}`);
-        }
-        if (unused.length) {
-          log.warning(`Unused build args: ${unused.join(", ")}`);
-        }
-        const tmpdir = flags.tmpdir ?? envFlag("TMPDIR");
-        const result = await buildDefinition(definition, output, {
-          ...(flags.sandbox ? { sandbox: true } : {}),
-          force,
-          ...(flags.update ? { update: true } : {}),
-          ...(flags.notest ? { notest: true } : {}),
-          ...(flags.section
-            ? { sections: flags.section.flatMap((s) => s.split(",")).map((s) => s.trim()) }
-            : {}),
-          ...(tmpdir ? { tmpdir } : {}),
-          pull,
-          runner: buildRunner({
-            binds: parseBinds(flags.bind ?? []),
-            logger: {
-              warning: (message) => log.warning(message),
-              info: (message) => log.info(message),
-              debug: (message) => log.debug(message),
-            },
-          }),
-          onInfo: (message) => log.info(message),
-          onWarning: (message) => log.warning(message),
+    let { def, cwd } = await loadSpec(spec);
+    const fileText = flags.buildArgFile
+      ? await Deno.readTextFile(flags.buildArgFile).catch((error) => {
+        throw new SingletError(`Cannot read "${flags.buildArgFile}": ${error.message}`, {
+          hint: "check the path given to --build-arg-file",
         });
-        if (flags.json) printJson(result);
-        else log.info(`Build complete: ${result.output}`);
-        return;
+      })
+      : undefined;
+    if (def.raw) {
+      const merged = mergeBuildArgs(flags.buildArg ?? [], fileText, flags.buildArgFile);
+      for (const w of merged.warnings) log.warning(`${w.file}:${w.line}: ${w.message}`);
+      const templated = applyBuildArgs(def, merged.args);
+      def = templated.definition;
+      for (const name of templated.unused) {
+        log.warning(`Unused build argument: ${name}`);
       }
     }
+    for (const w of def.warnings) log.warning(`${w.file}:${w.line}: ${w.message}`);
+    if (flags.arch && flags.platform) {
+      throw new UsageError("--arch and --platform cannot be used together");
+    }
+    const platform = wantedPlatform({
+      ...(flags.platform ? { platform: flags.platform } : {}),
+      ...(flags.arch ? { arch: flags.arch } : {}),
+    });
+    const tmpdir = flags.tmpdir ?? envFlag("TMPDIR");
+    const explicit = flags.dockerLogin ? await promptCredentials() : undefined;
+    const started = performance.now();
     let bar: Progress | undefined;
-    const result = await buildFromImage(output, spec, ref, {
+    const layerBytes = new Map<string, number>();
+    let sum = 0;
+    const logger = {
+      warning: (m: string) => log.warning(m),
+      info: (m: string) => log.info(m),
+      debug: (m: string) => log.debug(m),
+    };
+    // Ctrl-C or a scheduler's SIGTERM: remove the temp directory and half-written SIF
+    const temps: string[] = [];
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      Deno.addSignalListener(signal, () => {
+        for (const path of temps) {
+          try {
+            Deno.removeSync(path, { recursive: true });
+          } catch {
+            // gone, or owned by subordinate IDs (the directory is 0700: private)
+          }
+        }
+        Deno.exit(code);
+      });
+    }
+    const result = await buildImage(def, {
+      onTempPath: (path) => temps.push(path),
+      output,
       ...(flags.sandbox ? { sandbox: true } : {}),
-      force,
-      onWarning: (message) => log.warning(message),
-      pull: {
-        ...pull,
-        onConvert: (bytes) => {
-          bar ??= new Progress("Creating SIF");
-          bar.update(bytes);
+      ...(flags.force ? { force: true } : {}),
+      ...(flags.update ? { update: true } : {}),
+      ...(flags.notest ? { notest: true } : {}),
+      ...(flags.section ? { sections: flags.section.flatMap((s) => s.split(",")) } : {}),
+      ...(flags.fixPerms ? { fixPerms: true } : {}),
+      ...(flags.fullRebuild ? { fullRebuild: true } : {}),
+      binds: (flags.bind ?? []).flatMap(parseBind),
+      ...(tmpdir ? { tmpdir } : {}),
+      runner: buildRunner(logger),
+      oci: {
+        events: {
+          onLayers: (layers) => {
+            bar?.done();
+            const total = layers.reduce((n, l) => n + l.size, 0);
+            layerBytes.clear();
+            sum = 0;
+            bar = new Progress(
+              `Fetching ${layers.length} layer${layers.length === 1 ? "" : "s"}`,
+              total,
+            );
+          },
+          onProgress: (desc, bytes) => {
+            sum += bytes - (layerBytes.get(desc.digest) ?? 0);
+            layerBytes.set(desc.digest, bytes);
+            bar?.update(sum);
+          },
         },
+        ...(Number(envFlag("DOWNLOAD_CONCURRENCY")) > 0
+          ? { concurrency: Number(envFlag("DOWNLOAD_CONCURRENCY")) }
+          : {}),
+        platform,
+        http: httpOptionsFrom(flags, debug),
+        credentials: {
+          ...(flags.authfile ? { authfile: flags.authfile } : {}),
+          ...(explicit ? { explicit } : {}),
+        },
+      },
+      cwd,
+      version: VERSION,
+      onStep: (m) => {
+        bar?.done();
+        bar = undefined;
+        log.info(m);
+      },
+      onWarning: (m) => log.warning(m),
+      onPack: (bytes, total) => {
+        bar ??= new Progress("Packing SquashFS", total);
+        bar.update(bytes);
       },
     });
     bar?.done();
-    if (flags.json) printJson(result);
-    else log.info(`Build complete: ${result.output}`);
+    const seconds = (performance.now() - started) / 1000;
+    if (flags.json) {
+      printJson({
+        output: result.output,
+        format: result.kind,
+        size: result.size,
+        stages: result.stages,
+        seconds: Math.round(seconds * 1000) / 1000,
+      });
+    } else {
+      log.info(`Build complete: ${result.output}`);
+    }
   }));
 }

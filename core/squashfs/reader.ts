@@ -586,6 +586,58 @@ export class SquashfsReader {
     }
   }
 
+  /**
+   * A regular file's data as stored: its data blocks still compressed (one contiguous
+   * region) with their size words, and where its tail lies in a fragment block. A writer with the
+   * same compressor and block size can store them as they are (see
+   * `SquashfsWriter.rawFile`), which is how an unchanged image is rebuilt without
+   * recompressing it.
+   *
+   * @param entry A file entry (or a hard link to one).
+   * @returns Size words, the stored block bytes and the tail's fragment (absent when none).
+   */
+  rawFileData(entry: SquashfsEntry): {
+    words: Uint32Array;
+    data: Uint8Array;
+    fragment?: { index: number; offset: number; length: number };
+  } {
+    const origin = entry.hardlinkOf === undefined ? entry : this.#entries[entry.hardlinkOf]!;
+    const data = this.#files.get(origin.index);
+    if (origin.type !== "file" || !data) {
+      throw new SingletError(
+        `Cannot read "${showPath(this.pathOf(entry))}" from "${this.source}": not a regular file`,
+      );
+    }
+    let bytes = 0;
+    for (const word of data.blocks) bytes += word & 0xff_ffff;
+    const stored = bytes > 0 ? this.#pread(data.blocksStart, bytes) : new Uint8Array(0);
+    const remaining = origin.size - data.blocks.length * this.blockSize;
+    if (remaining <= 0 || data.fragment === NO_FRAGMENT) {
+      return { words: data.blocks, data: stored };
+    }
+    return {
+      words: data.blocks,
+      data: stored,
+      fragment: { index: data.fragment, offset: data.fragmentOffset, length: remaining },
+    };
+  }
+
+  /**
+   * A fragment block as stored (still compressed) and its size word.
+   *
+   * @param index The fragment's index (from {@linkcode SquashfsReader.rawFileData}).
+   * @returns The size word (bit 24: stored uncompressed) and the stored bytes.
+   */
+  rawFragment(index: number): { word: number; data: Uint8Array } {
+    const view = new DataView(this.#fragments.buffer, this.#fragments.byteOffset);
+    if ((index + 1) * 12 > this.#fragments.length) {
+      throw imageError(this.source, corrupt(`fragment ${index} is not in the fragment table`));
+    }
+    const start = Number(view.getBigUint64(index * 12, true));
+    const word = u32(view, index * 12 + 8);
+    return { word, data: this.#pread(start, word & 0xff_ffff) };
+  }
+
   *#chunks(entry: SquashfsEntry): Generator<Uint8Array> {
     const origin = entry.hardlinkOf === undefined ? entry : this.#entries[entry.hardlinkOf]!;
     const data = this.#files.get(origin.index);

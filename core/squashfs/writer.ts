@@ -539,6 +539,83 @@ export class SquashfsWriter implements FsSink {
     if (state.pendingJobs === 0) this.#completeFile(state);
   }
 
+  /**
+   * Add a regular file whose data blocks are already compressed with this writer's
+   * compressor and block size (from `SquashfsReader.rawFileData`): the blocks are written
+   * as they are, the tail goes into a fragment as usual.
+   *
+   * @param path Path in the image.
+   * @param meta Owner, mode, time, xattrs.
+   * @param size The file's size.
+   * @param words The blocks' size words (bit 24: stored uncompressed; 0: a hole).
+   * @param data The stored blocks, back to back.
+   * @param tail The bytes after the last full block, if any: the bytes themselves, or
+   *   where they lie in a fragment block added with {@linkcode SquashfsWriter.rawFragment}.
+   */
+  async rawFile(
+    path: Uint8Array,
+    meta: EntryMeta,
+    size: number,
+    words: ArrayLike<number>,
+    data: Uint8Array,
+    tail?: Uint8Array | { fragment: number; offset: number; length: number },
+  ): Promise<void> {
+    const id = this.#newNode(path, "file", meta);
+    this.#xattrs(id, meta, path);
+    const bs = this.#blockSize;
+    const tailLength = tail === undefined ? 0 : tail.length;
+    if (words.length * bs + tailLength < size || tailLength >= bs) {
+      throw new RangeError(`Cannot add "${show(path)}": its blocks do not add up to ${size}`);
+    }
+    // blocks are written in queue order: everything compressed so far goes first
+    await this.#drain();
+    const start = this.#pos;
+    let sparse = 0;
+    const sizes: number[] = [];
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      sizes.push(word);
+      if ((word & 0xff_ffff) === 0) sparse += Math.min(bs, size - i * bs);
+    }
+    if (data.length > 0) this.#write(data);
+    this.#dataBytes += size;
+    this.#consumed += size;
+    const state = { frag: NO_FRAGMENT, fragOffset: 0 } as FileState;
+    if (tail instanceof Uint8Array) {
+      if (tail.length > 0) await this.#addFragment(tail, state);
+    } else if (tail) {
+      if (tail.fragment >= this.#fragCount) {
+        throw new RangeError(`Cannot add "${show(path)}": fragment ${tail.fragment} is unknown`);
+      }
+      state.frag = tail.fragment;
+      state.fragOffset = tail.offset;
+    }
+    this.#setFile(id, size, start, state.frag, state.fragOffset, sparse, sizes);
+    this.#opts.onProgress?.(this.#consumed);
+  }
+
+  /**
+   * Add a fragment block as stored by an image with the same compressor and block size
+   * (`SquashfsReader.rawFragment`), for {@linkcode SquashfsWriter.rawFile} tails.
+   *
+   * @param word Its size word (bit 24: stored uncompressed).
+   * @param data Its stored bytes.
+   * @returns The fragment's index in this image.
+   */
+  async rawFragment(word: number, data: Uint8Array): Promise<number> {
+    if ((word & 0xff_ffff) !== data.length || data.length > this.#blockSize) {
+      throw new RangeError("Cannot add a fragment block: its size word does not match");
+    }
+    // the block being filled keeps its place in line: it is written first
+    await this.#flushFragment();
+    await this.#drain();
+    const index = this.#fragCount;
+    this.#call("sqfs_fragment", "record a fragment", this.#pos, word);
+    this.#write(data);
+    this.#fragCount++;
+    return index;
+  }
+
   #setFile(
     id: number,
     size: number,
