@@ -67,7 +67,10 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       if (code !== 0) throw new Error(new TextDecoder().decode(stderr).trim());
     },
     async runHost(argv: string[], env: Record<string, string>): Promise<number> {
-      const { code } = await runCommand(argv, {
+      // --allow-run grants `sh` by name (Deno resolves it on PATH to /usr/bin/sh); the
+      // section scripts' "/bin/sh" is another path to it, which Deno would refuse.
+      const [program, ...rest] = argv;
+      const { code } = await runCommand([program === "/bin/sh" ? "sh" : program!, ...rest], {
         env,
         stdin: "null",
         stdout: "inherit",

@@ -185,8 +185,11 @@ export async function copyFiles(
         },
       );
     }
-    let dst = t.dst || (t.src.startsWith("/") ? t.src : `/${t.src}`);
-    if (!dst.startsWith("/")) dst = `${destBase.replace(/\/$/, "")}/${dst}`;
+    let dst = t.dst || t.src;
+    // SingularityCE joins every destination to the base (apps.go: filepath.Join(appBase,
+    // dst)): an %appfiles line with only a source, or an absolute destination, still lands
+    // under /scif/apps/<app>.
+    dst = `${destBase.replace(/\/$/, "")}/${dst.replace(/^\/+/, "")}`;
     if (MAGIC.test(dst) && !t.dst) {
       dst = "/" + dst.split("/").filter((p) => !MAGIC.test(p)).join("/");
     }
