@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { assertGolden } from "../../tests/_helpers/golden.ts";
 import { findTool, testWithTools } from "../../tests/_helpers/tools.ts";
 import { runSinglet } from "../../tests/_helpers/singlet.ts";
+import { siftoolNativeSif } from "../../tests/_helpers/siftool.ts";
 import { parseDeffile } from "../build/deffile.ts";
 import { SingletError } from "../errors.ts";
 import { entriesImageFiles, openImageFiles } from "./image_files.ts";
@@ -106,24 +107,8 @@ function images(): Promise<Fixture> {
     const squashfs = `${dir}/rootfs.sqfs`;
     await run("mksquashfs", [sandbox, squashfs, "-noappend", "-comp", "gzip", "-quiet"]);
     const sif = `${dir}/image.sif`;
-    await run("siftool", ["new", sif]);
     await Deno.writeTextFile(`${dir}/Singularity`, DEFFILE);
-    await run("siftool", ["add", sif, `${dir}/Singularity`, "--datatype", "1", "--groupid", "1"]);
-    await run("siftool", [
-      "add",
-      sif,
-      squashfs,
-      "--datatype",
-      "4",
-      "--parttype",
-      "2",
-      "--partfs",
-      "1",
-      "--partarch",
-      "2",
-      "--groupid",
-      "1",
-    ]);
+    await siftoolNativeSif(sif, squashfs, { deffile: `${dir}/Singularity` });
     // A second SIF whose Deffile and inspect-metadata.json objects differ from the files,
     // to show which source inspect uses.
     const sifWithObjects = `${dir}/objects.sif`;

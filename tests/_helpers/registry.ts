@@ -256,6 +256,32 @@ export function registryGet(
 }
 
 /**
+ * The lines of a docker-registry config that every test registry shares: quiet logs,
+ * storage under `dir/data` with deletes enabled, and the listen address. Callers append
+ * their `tls:` and `auth:` sections.
+ *
+ * @param dir The registry's temporary directory.
+ * @param addr `host:port` to listen on.
+ * @returns YAML lines, ending inside the `http:` section.
+ */
+export function registryBaseConfig(dir: string, addr: string): string[] {
+  return [
+    "version: 0.1",
+    "log:",
+    "  level: error",
+    "  accesslog:",
+    "    disabled: true",
+    "storage:",
+    "  filesystem:",
+    `    rootdirectory: ${dir}/data`,
+    "  delete:",
+    "    enabled: true",
+    "http:",
+    `  addr: ${addr}`,
+  ];
+}
+
+/**
  * Start a registry and wait until `/v2/` answers.
  *
  * @param options TLS and auth.
@@ -288,18 +314,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       const port = freePort();
       const host = `127.0.0.1:${port}`;
       const config = [
-        "version: 0.1",
-        "log:",
-        "  level: error",
-        "  accesslog:",
-        "    disabled: true",
-        "storage:",
-        "  filesystem:",
-        `    rootdirectory: ${dir}/data`,
-        "  delete:",
-        "    enabled: true",
-        "http:",
-        `  addr: ${host}`,
+        ...registryBaseConfig(dir, host),
         "  secret: singlet-test-registry",
         ...(tls
           ? ["  tls:", `    certificate: ${dir}/server.crt`, `    key: ${dir}/server.key`]

@@ -7,6 +7,7 @@
  * @module
  */
 import { startTokenServer, type TokenServer } from "./token_server.ts";
+import { registryBaseConfig } from "./registry.ts";
 
 /** A running registry. */
 export interface TestRegistry {
@@ -126,20 +127,7 @@ export async function makeTlsFiles(dir: string): Promise<void> {
 export async function startTestRegistry(options: TestRegistryOptions = {}): Promise<TestRegistry> {
   const dir = await Deno.makeTempDir({ prefix: "singlet-registry-" });
   const port = freePort();
-  const lines = [
-    "version: 0.1",
-    "log:",
-    "  level: error",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${dir}/data`,
-    "  delete:",
-    "    enabled: true",
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-  ];
+  const lines = registryBaseConfig(dir, `127.0.0.1:${port}`);
   let client: Deno.HttpClient | undefined;
   if (options.tls) {
     await makeTlsFiles(dir);

@@ -8,6 +8,7 @@
  * @module
  */
 import { busyboxRootfs } from "../_helpers/fixtures.ts";
+import { siftoolNativeSif } from "../_helpers/siftool.ts";
 
 /** The three forms of the test image. */
 export interface ExecImages {
@@ -93,22 +94,7 @@ async function build(): Promise<ExecImages> {
   const squashfs = `${dir}/image.sqfs`;
   await run("mksquashfs", [sandbox, squashfs, "-noappend", "-quiet", "-no-progress"]);
   const sif = `${dir}/image.sif`;
-  await run("siftool", ["new", sif]);
-  await run("siftool", [
-    "add",
-    "--datatype",
-    "4",
-    "--parttype",
-    "2",
-    "--partfs",
-    "1",
-    "--partarch",
-    "2",
-    "--groupid",
-    "1",
-    sif,
-    squashfs,
-  ]);
+  await siftoolNativeSif(sif, squashfs);
   await run("chmod", ["a+rX", dir, squashfs, sif]);
   return { dir, sandbox, squashfs, sif };
 }
