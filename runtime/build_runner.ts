@@ -4,10 +4,14 @@
  * container whose root is the writable sandbox being built, as (fake) root — root itself,
  * or the caller mapped to 0 with the subordinate range — with the host network, contained
  * (no home or /tmp from the host, as SingularityCE's build does), `-B` binds honoured.
+ * Distribution bootstrappers (`debootstrap`) run on the host as root, or for an
+ * unprivileged caller through `unshare` as root of the same fakeroot user namespace, with
+ * private mount and PID namespaces.
  *
  * @module
  */
 import type { RunnerBind, SectionRunner } from "../core/build/section_runner.ts";
+import { SingletError } from "../core/errors.ts";
 import { runCommand } from "./_command.ts";
 import { launch, type LaunchLogger } from "./launch.ts";
 import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
@@ -50,6 +54,58 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
           : id;
       return (u: number, g: number) => [map(u, uid, users), map(g, gid, groups)];
     },
+    async openTreeForPacking(path: string) {
+      if (Deno.uid() === 0) return undefined;
+      const { plan: p } = await plan();
+      if (p.mode !== "subid") return undefined;
+      // As namespace root (CAP_DAC_OVERRIDE over mapped IDs): print the original mode of
+      // each directory not a+rx and each file not a+r, then add those bits.
+      const { code, stdout, stderr } = await runCommand(
+        [
+          "unshare",
+          ...p.unshareArgs,
+          "--",
+          "find",
+          path,
+          "(",
+          "(",
+          "-type",
+          "d",
+          "!",
+          "-perm",
+          "-0555",
+          ")",
+          "-o",
+          "(",
+          "-type",
+          "f",
+          "!",
+          "-perm",
+          "-0444",
+          ")",
+          ")",
+          "-printf",
+          "%m %P\\0",
+          "-exec",
+          "chmod",
+          "a+rX",
+          "{}",
+          "+",
+        ],
+        { stdin: "null" },
+      );
+      if (code !== 0) {
+        throw new SingletError(
+          `Cannot read back "${path}": ${new TextDecoder().decode(stderr).trim()}`,
+        );
+      }
+      const modes = new Map<string, number>();
+      for (const record of new TextDecoder().decode(stdout).split("\0")) {
+        const space = record.indexOf(" ");
+        if (space > 0) modes.set(record.slice(space + 1), parseInt(record.slice(0, space), 8));
+      }
+      return modes.size ? modes : undefined;
+    },
     async removeTree(path: string) {
       try {
         await Deno.remove(path, { recursive: true });
@@ -76,6 +132,38 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
         stdout: "inherit",
         stderr: "inherit",
       });
+      return code;
+    },
+    async runHostAsRoot(argv: string[], env: Record<string, string>): Promise<number> {
+      if (Deno.uid() === 0) return await this.runHost(argv, env);
+      const { plan: p } = await plan();
+      if (p.mode !== "subid") {
+        throw new SingletError(
+          `Cannot run "${argv[0]}" as root in a user namespace: ${
+            p.warning?.replace(/:.*$/, "") ?? "no subordinate IDs"
+          }`,
+          {
+            hint: "a distribution bootstrap chowns files to many IDs: ask your admin for " +
+              "/etc/subuid and /etc/subgid ranges, or build as root",
+          },
+        );
+      }
+      // --mount: the tool's bind and proc mounts stay private and vanish with it; --pid
+      // --fork: a PID namespace the user namespace owns, so that /proc can be mounted in the
+      // target; --kill-child: nothing outlives an interrupted build.
+      const { code } = await runCommand(
+        [
+          "unshare",
+          ...p.unshareArgs,
+          "--mount",
+          "--pid",
+          "--fork",
+          "--kill-child",
+          "--",
+          ...argv,
+        ],
+        { env, stdin: "null", stdout: "inherit", stderr: "inherit" },
+      );
       return code;
     },
     async runInContainer(

@@ -105,6 +105,9 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
+/** Agents that run host tools or the build container. */
+const RUNNER_AGENTS = new Set(["debootstrap", "yum", "dnf", "zypper", "arch", "busybox"]);
+
 /** Scripts a stage would run, by section name. */
 function scriptsOf(stage: Stage, final: boolean, notest: boolean): string[] {
   const s = stage.sections;
@@ -117,7 +120,7 @@ function scriptsOf(stage: Stage, final: boolean, notest: boolean): string[] {
     if (app.install) names.push(`%appinstall ${app.name}`);
   }
   const agent = (stage.header.get("bootstrap") ?? "").toLowerCase();
-  if (agent === "debootstrap") names.push("Bootstrap: debootstrap");
+  if (RUNNER_AGENTS.has(agent)) names.push(`Bootstrap: ${agent}`);
   return names;
 }
 
@@ -469,26 +472,33 @@ class OwnerMappingSink implements FsSink {
   readonly #inner: FsSink;
   readonly #map: (uid: number, gid: number) => [number, number];
   readonly #base: ReadonlyMap<string, [number, number]>;
+  readonly #modes: ReadonlyMap<string, number>;
   readonly #decoder = new TextDecoder();
 
   constructor(
     inner: FsSink,
     map: (uid: number, gid: number) => [number, number],
     base: ReadonlyMap<string, [number, number]> = new Map(),
+    modes: ReadonlyMap<string, number> = new Map(),
   ) {
     this.#inner = inner;
     this.#map = map;
     this.#base = base;
+    this.#modes = modes;
   }
 
   #meta(meta: EntryMeta, path?: Uint8Array): EntryMeta {
     let [uid, gid] = this.#map(meta.uid, meta.gid);
+    // opened for packing (SectionRunner.openTreeForPacking): store the mode it had
+    const mode = path && this.#modes.size
+      ? this.#modes.get(this.#decoder.decode(path)) ?? meta.mode
+      : meta.mode;
     // still the caller's: the base's owner, which the unprivileged extraction could not set
     if (uid === 0 && gid === 0 && path && this.#base.size) {
       const owner = this.#base.get(this.#decoder.decode(path));
       if (owner) [uid, gid] = owner;
     }
-    return { ...meta, uid, gid };
+    return { ...meta, mode, uid, gid };
   }
 
   directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
@@ -545,6 +555,7 @@ async function packSif(
   base: BootstrapResult,
   options: BuildOptions,
 ): Promise<number> {
+  const modes = await options.runner?.openTreeForPacking?.(rootfs);
   const source = DirectorySource.scan(rootfs, {
     skipUnreadable: true,
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
@@ -557,7 +568,9 @@ async function packSif(
   });
   const ownerMap = await options.runner?.ownerMap?.();
   try {
-    await source.emit(ownerMap ? new OwnerMappingSink(writer, ownerMap, base.owners) : writer);
+    await source.emit(
+      ownerMap ? new OwnerMappingSink(writer, ownerMap, base.owners, modes) : writer,
+    );
     await writer.finish();
   } catch (error) {
     await writer.abort().catch(() => {});

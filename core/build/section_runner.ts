@@ -28,6 +28,19 @@ export interface SectionRunner {
    */
   runHost(argv: string[], env: Record<string, string>): Promise<number>;
   /**
+   * Run a host program as root (a distribution bootstrapper such as `debootstrap`): root
+   * itself, or, for an unprivileged caller, root of the fakeroot user namespace (the caller
+   * mapped to 0, subordinate IDs to 1..N, as for `%post`) with private mount and PID
+   * namespaces, so that it may chown to any ID, chroot, and mount `/proc` and bind mounts.
+   * Absent: only root can run such programs.
+   *
+   * @param argv Program and arguments.
+   * @param env Variables added to the caller's environment.
+   * @returns The exit status.
+   * @throws {Error} When no fakeroot namespace with subordinate IDs can be made.
+   */
+  runHostAsRoot?(argv: string[], env: Record<string, string>): Promise<number>;
+  /**
    * Run a program in a container whose root is the writable sandbox `rootfs`, as (fake)
    * root, with the host network.
    *
@@ -50,6 +63,19 @@ export interface SectionRunner {
    * @returns A translation of host (uid, gid) to image (uid, gid), or undefined.
    */
   ownerMap?(): Promise<((uid: number, gid: number) => [number, number]) | undefined>;
+  /**
+   * Make every directory and regular file of a tree built by a fakeroot build readable by
+   * the caller, who packs it: `%post` or a bootstrap tool running as root of the user
+   * namespace leaves entries owned by subordinate IDs with modes such as 0700 (apt's
+   * `partial` directories) or 0000. Runs as namespace root, which may chmod them. Only for
+   * a tree about to be packed and removed.
+   *
+   * @param path The sandbox directory.
+   * @returns The original permission bits of each entry it changed (path relative to
+   *   `path`, without a leading `/`), for the packer to store; undefined when nothing needed
+   *   to change (root builds).
+   */
+  openTreeForPacking?(path: string): Promise<Map<string, number> | undefined>;
   /**
    * Remove a tree that may hold files owned by subordinate IDs (written by `%post` in a
    * fakeroot container), which the caller cannot remove directly.

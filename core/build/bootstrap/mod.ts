@@ -7,10 +7,13 @@
  *   the sandbox (whiteouts resolved, nothing written outside it);
  * - `localimage`: a SIF, a SquashFS file or a sandbox directory, copied;
  * - `scratch`: nothing;
- * - `debootstrap`: the host's `debootstrap` through the {@linkcode SectionRunner}, as root
- *   (`MirrorURL:`, `OSVersion:`, `Include:`);
- * - `yum`, `dnf`, `zypper`, `arch`, `busybox`, `library`, `oras`: refused with a
- *   {@linkcode SingletError} saying what is missing.
+ * - `debootstrap` (`debootstrap.ts`), `yum`/`dnf` (`yum.ts`), `zypper` (`zypper.ts`), `arch`
+ *   (`arch.ts`): the host's tool through the {@linkcode SectionRunner}, as root or as root of
+ *   the fakeroot user namespace; a one-line error naming the tool when it is not installed;
+ * - `busybox` (`busybox.ts`): a busybox binary downloaded from `MirrorURL:`, its applet links
+ *   made in the build container;
+ * - `library`, `oras`, `shub`: refused with a {@linkcode SingletError} and a hint (pulling
+ *   those is not implemented).
  *
  * @module
  */
@@ -30,6 +33,11 @@ import { layerTarStream } from "../../oci/layer_stream.ts";
 import { ociConfigJson } from "../../oci/convert.ts";
 import type { CachedImage } from "../../oci/fetch_image.ts";
 import type { ImageConfigLike } from "../../image/singularity_d.ts";
+import { debootstrap } from "./debootstrap.ts";
+import { bootstrapYum } from "./yum.ts";
+import { bootstrapZypper } from "./zypper.ts";
+import { bootstrapArch } from "./arch.ts";
+import { bootstrapBusybox } from "./busybox.ts";
 
 /** What a bootstrap learned about its base, for the metadata written later. */
 export interface BootstrapResult {
@@ -181,30 +189,34 @@ export async function bootstrapRootfs(
       return owners.size ? { owners } : {};
     }
     case "debootstrap":
-      return await debootstrap(stage, rootfs, ctx);
+      return await debootstrap(stage, rootfs, ctx.runner);
     case "yum":
     case "dnf":
+      await bootstrapYum(agent, stage, rootfs, ctx.runner);
+      return { arch: goArch() };
     case "zypper":
+      await bootstrapZypper(stage, rootfs, ctx.runner, ctx.onWarning);
+      return { arch: goArch() };
     case "arch":
+      await bootstrapArch(stage, rootfs, ctx.runner);
+      return { arch: goArch() };
     case "busybox":
-      throw new SingletError(
-        `Cannot bootstrap "${agent}": this agent is not supported by singlet yet`,
-        {
-          hint: "bootstrap from an OCI image of the distribution instead " +
-            "(e.g. 'Bootstrap: docker' + 'From: rockylinux:9') and install packages in %post",
-        },
-      );
+      await bootstrapBusybox(stage, rootfs, ctx.runner);
+      return { arch: goArch() };
     case "library":
     case "oras":
     case "shub":
       throw new SingletError(
         `Cannot bootstrap "${agent}": singlet cannot pull ${agent}:// images yet`,
-        { hint: "pull the image another way and use 'Bootstrap: localimage'" },
+        {
+          hint: "bootstrap from a registry with 'Bootstrap: docker' (docker://), or fetch the " +
+            "SIF another way and use 'Bootstrap: localimage' with 'From: <file.sif>'",
+        },
       );
     default:
       throw new SingletError(`Cannot bootstrap "${agent}": unknown bootstrap agent`, {
         hint: "use docker, oci, oci-archive, docker-archive, docker-daemon, localimage, " +
-          "scratch or debootstrap",
+          "scratch, debootstrap, yum, dnf, zypper, arch or busybox",
       });
   }
 }
@@ -332,46 +344,4 @@ export async function copyLocalImage(
   } finally {
     reader.close();
   }
-}
-
-async function debootstrap(
-  stage: Stage,
-  rootfs: string,
-  ctx: BootstrapContext,
-): Promise<BootstrapResult> {
-  const version = stage.header.get("osversion")?.trim();
-  const mirror = stage.header.get("mirrorurl")?.trim();
-  if (!version || !mirror) {
-    throw new SingletError(
-      `Cannot bootstrap with debootstrap: OSVersion and MirrorURL are required`,
-      {
-        hint: "add e.g. 'OSVersion: bookworm' and 'MirrorURL: http://deb.debian.org/debian'",
-      },
-    );
-  }
-  if (!ctx.runner) {
-    throw new SingletError(`Cannot bootstrap with debootstrap: no runtime to run it`, {
-      hint: "run the build with the singlet CLI",
-    });
-  }
-  if (Deno.uid() !== 0) {
-    throw new SingletError(
-      `Cannot bootstrap with debootstrap as an unprivileged user: not supported yet`,
-      {
-        hint: "build as root, or bootstrap from an OCI image (e.g. 'Bootstrap: docker', " +
-          `'From: debian:${version}') and install packages with apt in %post`,
-      },
-    );
-  }
-  const include = (stage.header.get("include") ?? "").split(/[\s,]+/).filter((p) => p);
-  const argv = ["debootstrap", "--variant=minbase", `--arch=${goArch()}`];
-  if (include.length) argv.push(`--include=${include.join(",")}`);
-  argv.push(version, rootfs, mirror);
-  const code = await ctx.runner.runHost(argv, {});
-  if (code !== 0) {
-    throw new SingletError(`Cannot bootstrap with debootstrap: it exited with status ${code}`, {
-      hint: "see debootstrap's output above",
-    });
-  }
-  return { arch: goArch() };
 }

@@ -1,0 +1,81 @@
+/**
+ * `Bootstrap: debootstrap` (Debian, Ubuntu): the host's `debootstrap` with SingularityCE's
+ * arguments (`--variant=minbase --exclude=openssl,udev,debconf-i18n,e2fsprogs
+ * --include=apt,<Include> --arch=<arch> <OSVersion> <rootfs> <MirrorURL>`).
+ *
+ * As root it runs on the host. For an unprivileged caller it runs as root of the fakeroot
+ * user namespace (`SectionRunner.runHostAsRoot`: the caller mapped to 0, subordinate IDs to
+ * 1..N, private mount and PID namespaces), so that dpkg can chown to system users and
+ * chroot. A user namespace may not create device nodes: `container=lxc` makes debootstrap
+ * skip its mknod probe and, when `mknod` of `/dev/null`... fails, bind-mount the host's
+ * devices on a tmpfs over the target's `/dev` (gone when it exits), as it does in LXC
+ * containers. The image's `/dev` is then empty, as in SingularityCE's fakeroot builds;
+ * the runtime provides devices.
+ *
+ * @module
+ */
+import { SingletError } from "../../errors.ts";
+import type { Stage } from "../deffile.ts";
+import { includeList, requireHostTool, type RunsAsRoot, runToolAsRoot } from "./host_tool.ts";
+
+/** Debian's name of the host architecture (debootstrap's `--arch`). */
+export function debianArch(): string {
+  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ??
+    Deno.build.arch;
+}
+
+/**
+ * The `debootstrap` argument vector SingularityCE uses for a stage.
+ *
+ * @param header The stage header (`OSVersion`, `MirrorURL`, `Include`).
+ * @param rootfs The target directory.
+ * @returns The argv, program first.
+ * @throws {SingletError} When `OSVersion` or `MirrorURL` is missing.
+ */
+export function debootstrapArgv(header: ReadonlyMap<string, string>, rootfs: string): string[] {
+  const version = header.get("osversion")?.trim();
+  const mirror = header.get("mirrorurl")?.trim();
+  if (!version || !mirror) {
+    throw new SingletError(
+      `Cannot bootstrap "debootstrap": the header needs ${
+        !version && !mirror ? "OSVersion and MirrorURL" : !version ? "OSVersion" : "MirrorURL"
+      }`,
+      { hint: "add e.g. 'OSVersion: bookworm' and 'MirrorURL: http://deb.debian.org/debian'" },
+    );
+  }
+  return [
+    "debootstrap",
+    "--variant=minbase",
+    "--exclude=openssl,udev,debconf-i18n,e2fsprogs",
+    `--include=${["apt", ...includeList(header)].join(",")}`,
+    `--arch=${debianArch()}`,
+    version,
+    rootfs,
+    mirror,
+  ];
+}
+
+/**
+ * Fill `rootfs` with a Debian-family system.
+ *
+ * @param stage The stage.
+ * @param rootfs The empty target directory.
+ * @param runner The build's runner.
+ * @returns The image architecture (Go naming, which matches Debian's for amd64/arm64).
+ * @throws {SingletError} When debootstrap is missing or fails.
+ */
+export async function debootstrap(
+  stage: Stage,
+  rootfs: string,
+  runner: RunsAsRoot | undefined,
+): Promise<{ arch: string }> {
+  const argv = debootstrapArgv(stage.header, rootfs);
+  requireHostTool("debootstrap", ["debootstrap"], "the debootstrap package");
+  await runToolAsRoot(
+    runner,
+    "debootstrap",
+    argv,
+    Deno.uid() === 0 ? {} : { container: "lxc" },
+  );
+  return { arch: debianArch() };
+}
