@@ -1,0 +1,351 @@
+/**
+ * Bootstrap agents that run host tools or download their base, as users run them
+ * (bin/singlet): `debootstrap` as an unprivileged user (the host's debootstrap in the fakeroot
+ * user namespace, against the Debian mirror this machine uses), `busybox` from a loopback
+ * HTTP server, the one-line errors of `yum`/`dnf`/`zypper`/`arch` when their tools are
+ * missing (and, where a tool is installed, its run up to the unreachable mirror), and the
+ * hints of `library`/`oras`.
+ */
+import assert from "node:assert/strict";
+import { findTool, testWithTools } from "../_helpers/tools.ts";
+import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
+import { runAs, testUser } from "../_helpers/unpriv.ts";
+
+const TOOLS = ["siftool", "unsquashfs", "runc"];
+const UNPRIV_TOOLS = [...TOOLS, "newuidmap", "unshare"];
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** `siftool list`: SingularityCE's objects (definition, inspect metadata, root FS). */
+async function assertSifObjects(sif: string): Promise<void> {
+  const list = await sh("siftool", ["list", sif]);
+  assert.match(list, /1 +\|1 +\|NONE +\|\d+-\d+ +\|Def\.FILE/);
+  assert.match(list, /2 +\|1 +\|NONE +\|\d+-\d+ +\|JSON\.Generic/);
+  assert.match(list, /3 +\|1 +\|NONE +\|\d+-\d+ +\|FS \(Squashfs\/\*System\/amd64\)/);
+}
+
+/** `unsquashfs -lln` of the SIF's root partition (owners numeric). */
+async function listing(sif: string): Promise<string> {
+  const list = await sh("siftool", ["list", sif]);
+  const id = /^(\d+) .*FS \(Squashfs/m.exec(list)![1]!;
+  const info = await sh("siftool", ["info", id, sif]);
+  const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
+  return await sh("unsquashfs", ["-lln", "-o", String(offset), "-d", "", sif]);
+}
+
+async function noTempLeft(dir: string): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    assert.ok(!e.name.startsWith(".build-temp-"), `temp dir left: ${e.name}`);
+    assert.ok(!e.name.includes(".singlet-tmp-"), `temp file left: ${e.name}`);
+  }
+}
+
+/** A directory in the test user's home holding `files`, all theirs. */
+async function userDir(
+  user: { home: string; uid: number; gid: number },
+  files: Record<string, string>,
+): Promise<string> {
+  const dir = `${user.home}/agents-test-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(dir);
+  for (const [name, text] of Object.entries(files)) {
+    await Deno.writeTextFile(`${dir}/${name}`, text);
+  }
+  await sh("chown", ["-R", `${user.uid}:${user.gid}`, dir]);
+  return dir;
+}
+
+/** The Debian mirror apt uses on this machine (the first `URIs:` of debian.sources). */
+async function debianMirror(): Promise<string> {
+  try {
+    const text = await Deno.readTextFile("/etc/apt/sources.list.d/debian.sources");
+    const uri = /^URIs:\s*(\S+)/m.exec(text)?.[1];
+    if (uri) return uri;
+  } catch {
+    // older layout
+  }
+  return "http://deb.debian.org/debian";
+}
+
+testWithTools(
+  "an unprivileged user builds a debootstrap recipe whose %post installs a package with apt; the image is owned as a root build's",
+  [...UNPRIV_TOOLS, "debootstrap"],
+  async () => {
+    const user = await testUser();
+    const mirror = await debianMirror();
+    const dir = await userDir(user, {
+      "deb.def": `Bootstrap: debootstrap
+OSVersion: bookworm
+MirrorURL: ${mirror}
+Include: netbase
+
+%post
+    apt-get update
+    apt-get install -y --no-install-recommends hello
+    echo "export DEB_BUILT=1" >> "$SINGULARITY_ENVIRONMENT"
+
+%labels
+    Built unprivileged
+
+%runscript
+    exec /usr/bin/hello "$@"
+`,
+    });
+    try {
+      const r = await runAs(user, [SINGLET_BIN, "build", "deb.sif", "deb.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr.slice(-4000));
+      await assertSifObjects(`${dir}/deb.sif`);
+      const files = await listing(`${dir}/deb.sif`);
+      // root's files are root's; system users and groups keep their IDs (42 = shadow, _apt)
+      assert.match(files, /-rwxr-xr-x 0\/0 .* \/usr\/bin\/hello\n/);
+      assert.match(files, /-rw-r----- 0\/42 .* \/etc\/shadow\n/);
+      assert.match(files, /drwx------ 42\/0 .* \/var\/cache\/apt\/archives\/partial\n/);
+      assert.match(files, /drwx------ 0\/0 .* \/root\n/);
+      assert.match(files, / \/etc\/services\n/); // Include: netbase
+      assert.doesNotMatch(files, new RegExp(` ${user.uid}/`), "the caller's uid leaked");
+      assert.doesNotMatch(files, / 2\d{5}\//, "a subordinate uid leaked");
+
+      const run = await runAs(user, [SINGLET_BIN, "run", "deb.sif"], { cwd: dir });
+      assert.equal(run.stdout, "Hello, world!\n", run.stderr);
+      const env = await runAs(
+        user,
+        [SINGLET_BIN, "exec", "deb.sif", "sh", "-c", "echo $DEB_BUILT"],
+        {
+          cwd: dir,
+        },
+      );
+      assert.equal(env.stdout, "1\n", env.stderr);
+
+      const inspect = await runSinglet(["inspect", "--json", "--all", `${dir}/deb.sif`]);
+      assert.equal(inspect.code, 0, inspect.stderr);
+      const attributes = JSON.parse(inspect.stdout).data.attributes;
+      assert.equal(attributes.labels.Built, "unprivileged");
+      assert.equal(
+        attributes.labels["org.label-schema.usage.singularity.deffile.bootstrap"],
+        "debootstrap",
+      );
+      assert.equal(
+        attributes.labels["org.label-schema.usage.singularity.deffile.osversion"],
+        "bookworm",
+      );
+      assert.match(attributes.deffile, /^Bootstrap: debootstrap\n/);
+      assert.match(attributes.runscript, /exec \/usr\/bin\/hello/);
+      await noTempLeft(dir);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** A loopback HTTP server with the host's static busybox at /busybox. */
+function serveBusybox(): { url: string; requests: string[]; stop(): Promise<void> } {
+  const requests: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    requests.push(path);
+    if (path !== "/busybox") return new Response("not found", { status: 404 });
+    const file = await Deno.open("/bin/busybox");
+    return new Response(file.readable, {
+      headers: { "content-length": String((await Deno.stat("/bin/busybox")).size) },
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    requests,
+    stop: () => server.shutdown(),
+  };
+}
+
+const STATIC_BUSYBOX = (() => {
+  try {
+    const head = Deno.readFileSync("/bin/busybox").subarray(0, 4);
+    return head[0] === 0x7f && head[1] === 0x45 ? "/bin/busybox" : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+testWithTools(
+  "a busybox recipe downloads busybox from MirrorURL, gets its applet links and runs, built by an unprivileged user",
+  [...UNPRIV_TOOLS, ...(STATIC_BUSYBOX ? [] : ["busybox-static's /bin/busybox"])],
+  async () => {
+    const user = await testUser();
+    const server = serveBusybox();
+    const dir = await userDir(user, {
+      "bb.def": `Bootstrap: busybox
+MirrorURL: ${server.url}/busybox
+
+%post
+    echo posted > /posted
+
+%runscript
+    echo "applets: $(ls /bin | wc -l) $(cat /posted)"
+`,
+      "missing.def": `Bootstrap: busybox\nMirrorURL: ${server.url}/nothing-here\n`,
+    });
+    try {
+      const r = await runAs(user, [SINGLET_BIN, "build", "bb.sif", "bb.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(server.requests, ["/busybox"]);
+      await assertSifObjects(`${dir}/bb.sif`);
+      const files = await listing(`${dir}/bb.sif`);
+      assert.match(files, /-rwxr-xr-x 0\/0 .* \/bin\/busybox\n/);
+      assert.match(files, / 0\/0 .* \/bin\/sh\n/);
+      assert.match(files, / 0\/0 .* \/bin\/ls\n/);
+      assert.match(files, /-rw-rw-r-- 0\/0 .* \/etc\/passwd\n/);
+      const run = await runAs(user, [SINGLET_BIN, "run", "bb.sif"], { cwd: dir });
+      assert.equal(run.code, 0, run.stderr);
+      const [, count] = /^applets: (\d+) posted\n$/.exec(run.stdout) ?? [];
+      assert.ok(Number(count) > 100, `busybox --install made few links: ${run.stdout}`);
+      const passwd = await runAs(user, [SINGLET_BIN, "exec", "bb.sif", "cat", "/etc/passwd"], {
+        cwd: dir,
+      });
+      assert.match(passwd.stdout, /^root:!:0:0:root:\/root:\/bin\/sh/);
+
+      // a URL that answers 404: one clean error, nothing left
+      const bad = await runAs(user, [SINGLET_BIN, "build", "missing.sif", "missing.def"], {
+        cwd: dir,
+      });
+      assert.equal(bad.code, 255);
+      assert.match(
+        bad.stderr,
+        /FATAL: +Cannot download busybox from "http:\/\/127\.0\.0\.1:\d+\/nothing-here": HTTP 404/,
+      );
+      await assert.rejects(Deno.lstat(`${dir}/missing.sif`));
+      await noTempLeft(dir);
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/** Agents that need a host tool, with the tool names the error gives and a header. */
+const TOOL_AGENTS: { agent: string; tools: string[]; named: RegExp; install: RegExp }[] = [
+  { agent: "yum", tools: ["dnf", "yum"], named: /"dnf" or "yum"/, install: /apt-get install dnf/ },
+  { agent: "dnf", tools: ["dnf", "yum"], named: /"dnf" or "yum"/, install: /apt-get install dnf/ },
+  { agent: "zypper", tools: ["zypper"], named: /"zypper"/, install: /apt-get install zypper/ },
+  {
+    agent: "arch",
+    tools: ["pacstrap"],
+    named: /"pacstrap"/,
+    install: /apt-get install arch-install-scripts/,
+  },
+];
+
+for (const { agent, tools, named, install } of TOOL_AGENTS) {
+  const name = `Bootstrap: ${agent} without ${
+    tools.join(" or ")
+  } on the host fails with one line naming the tool and what to install, leaving nothing`;
+  const present = tools.filter((t) => findTool(t));
+  if (present.length) {
+    Deno.test({
+      name: `${name} (skipped: ${present.join(", ")} is installed here)`,
+      ignore: true,
+      fn: () => {},
+    });
+    continue;
+  }
+  Deno.test(name, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(
+        `${dir}/r.def`,
+        `Bootstrap: ${agent}\nOSVersion: 9\nMirrorURL: http://127.0.0.1:9/%{OSVERSION}/os/\n`,
+      );
+      const r = await runSinglet(["build", "r.sif", "r.def"], { cwd: dir });
+      assert.equal(r.code, 255, r.stderr);
+      const fatal = r.stderr.split("\n").filter((l) => l.startsWith("FATAL:"));
+      assert.equal(fatal.length, 1, r.stderr);
+      assert.match(
+        fatal[0]!,
+        new RegExp(`Cannot bootstrap "${agent}": ${named.source} is not installed`),
+      );
+      assert.match(r.stderr, /\nhint: .*/);
+      assert.match(r.stderr, install);
+      assert.equal(r.stdout, "");
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["r.def"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+for (const agent of ["library", "oras"]) {
+  Deno.test(
+    `Bootstrap: ${agent} fails with one line saying ${agent}:// cannot be pulled yet and a hint to use docker:// or localimage`,
+    async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        await Deno.writeTextFile(`${dir}/r.def`, `Bootstrap: ${agent}\nFrom: example/alpine:3\n`);
+        const r = await runSinglet(["build", "r.sif", "r.def"], { cwd: dir });
+        assert.equal(r.code, 255, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^FATAL: +Cannot bootstrap "${agent}": singlet cannot pull ${agent}:// images yet$`,
+            "m",
+          ),
+        );
+        assert.match(
+          r.stderr,
+          /^hint: .*'Bootstrap: docker' \(docker:\/\/\).*'Bootstrap: localimage'/m,
+        );
+        assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["r.def"]);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+}
+
+// Tools installed here run for real, up to the mirror no network reaches: the command line
+// must carry the right root and options, and its failure must end in one clean error.
+const UNREACHABLE = "http://127.0.0.1:9";
+const REAL_TOOLS: { agent: string; tool: string; header: string; expect: RegExp }[] = [
+  {
+    agent: "dnf",
+    tool: "dnf",
+    header:
+      `OSVersion: 9\nMirrorURL: ${UNREACHABLE}/rocky/%{OSVERSION}/BaseOS/x86_64/os/\nInclude: bash`,
+    expect: /Cannot bootstrap "dnf": dnf exited with status \d+/,
+  },
+  {
+    agent: "zypper",
+    tool: "zypper",
+    header: `OSVersion: 15.6\nMirrorURL: ${UNREACHABLE}/leap/%{OSVERSION}/repo/oss/`,
+    expect: /Cannot bootstrap "zypper": zypper exited with status \d+/,
+  },
+  {
+    agent: "arch",
+    tool: "pacstrap",
+    header: `MirrorURL: ${UNREACHABLE}/$repo/os/$arch`,
+    expect: /Cannot bootstrap "arch": pacstrap exited with status \d+/,
+  },
+];
+for (const { agent, tool, header, expect } of REAL_TOOLS) {
+  testWithTools(
+    `Bootstrap: ${agent} runs the host's ${tool} on the new root and fails cleanly when the mirror is unreachable`,
+    [...TOOLS, tool],
+    async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        await Deno.writeTextFile(`${dir}/r.def`, `Bootstrap: ${agent}\n${header}\n`);
+        const r = await runSinglet(["build", "r.sif", "r.def"], { cwd: dir });
+        assert.equal(r.code, 255, r.stderr);
+        assert.match(r.stderr, expect);
+        // the tool saw the build's temporary root (its own messages name it or the mirror)
+        assert.match(r.stderr, /\.build-temp-|127\.0\.0\.1:9/);
+        assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["r.def"]);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+    { root: true },
+  );
+}
