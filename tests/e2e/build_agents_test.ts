@@ -225,32 +225,51 @@ MirrorURL: ${server.url}/busybox
   },
 );
 
-/** Agents that need a host tool, with the tool names the error gives and a header. */
-const TOOL_AGENTS: { agent: string; tools: string[]; named: RegExp; install: RegExp }[] = [
-  { agent: "yum", tools: ["dnf", "yum"], named: /"dnf" or "yum"/, install: /apt-get install dnf/ },
-  { agent: "dnf", tools: ["dnf", "yum"], named: /"dnf" or "yum"/, install: /apt-get install dnf/ },
-  { agent: "zypper", tools: ["zypper"], named: /"zypper"/, install: /apt-get install zypper/ },
+/**
+ * Agents that need host tools: each tool in turn (the first missing one is named), what the
+ * error says and what it tells to install.
+ */
+const TOOL_AGENTS: {
+  agent: string;
+  needs: { tools: string[]; named: RegExp; install: RegExp }[];
+}[] = [
+  {
+    agent: "yum",
+    needs: [{ tools: ["dnf", "yum"], named: /"dnf" or "yum"/, install: /apt-get install dnf/ }],
+  },
+  {
+    agent: "dnf",
+    needs: [{ tools: ["dnf", "yum"], named: /"dnf" or "yum"/, install: /apt-get install dnf/ }],
+  },
+  {
+    agent: "zypper",
+    needs: [{ tools: ["zypper"], named: /"zypper"/, install: /apt-get install zypper/ }],
+  },
   {
     agent: "arch",
-    tools: ["pacstrap"],
-    named: /"pacstrap"/,
-    install: /apt-get install arch-install-scripts/,
+    needs: [
+      { tools: ["pacstrap"], named: /"pacstrap"/, install: /apt-get install arch-install-scripts/ },
+      { tools: ["pacman"], named: /"pacman"/, install: /apt-get install pacman-package-manager/ },
+    ],
   },
 ];
 
-for (const { agent, tools, named, install } of TOOL_AGENTS) {
+for (const { agent, needs } of TOOL_AGENTS) {
+  const missing = needs.find((n) => !n.tools.some((t) => findTool(t)));
   const name = `Bootstrap: ${agent} without ${
-    tools.join(" or ")
+    (missing ?? needs[0]!).tools.join(" or ")
   } on the host fails with one line naming the tool and what to install, leaving nothing`;
-  const present = tools.filter((t) => findTool(t));
-  if (present.length) {
+  if (!missing) {
     Deno.test({
-      name: `${name} (skipped: ${present.join(", ")} is installed here)`,
+      name: `${name} (skipped: ${
+        needs.flatMap((n) => n.tools).filter((t) => findTool(t)).join(", ")
+      } installed here)`,
       ignore: true,
       fn: () => {},
     });
     continue;
   }
+  const { named, install } = missing;
   Deno.test(name, async () => {
     const dir = await Deno.makeTempDir();
     try {
@@ -307,41 +326,50 @@ for (const agent of ["library", "oras"]) {
 // Tools installed here run for real, up to the mirror no network reaches: the command line
 // must carry the right root and options, and its failure must end in one clean error.
 const UNREACHABLE = "http://127.0.0.1:9";
-const REAL_TOOLS: { agent: string; tool: string; header: string; expect: RegExp }[] = [
+const REAL_TOOLS: { agent: string; tools: string[]; header: string; expect: RegExp }[] = [
   {
     agent: "dnf",
-    tool: "dnf",
+    tools: ["dnf"],
     header:
       `OSVersion: 9\nMirrorURL: ${UNREACHABLE}/rocky/%{OSVERSION}/BaseOS/x86_64/os/\nInclude: bash`,
-    expect: /Cannot bootstrap "dnf": dnf exited with status \d+/,
+    // %{OSVERSION} substituted, the generated config used, the mirror tried
+    expect:
+      /Curl error \(7\).*http:\/\/127\.0\.0\.1:9\/rocky\/9\/BaseOS\/x86_64\/os\/repodata\/repomd\.xml[^]*FATAL: +Cannot bootstrap "dnf": dnf exited with status 1\n/,
   },
   {
     agent: "zypper",
-    tool: "zypper",
+    tools: ["zypper"],
     header: `OSVersion: 15.6\nMirrorURL: ${UNREACHABLE}/leap/%{OSVERSION}/repo/oss/`,
-    expect: /Cannot bootstrap "zypper": zypper exited with status \d+/,
+    expect:
+      /Download \(curl\) error for 'http:\/\/127\.0\.0\.1:9\/leap\/15\.6\/repo\/oss\/[^]*FATAL: +Cannot bootstrap "zypper": zypper exited with status \d+\n/,
   },
   {
     agent: "arch",
-    tool: "pacstrap",
+    tools: ["pacstrap", "pacman"],
     header: `MirrorURL: ${UNREACHABLE}/$repo/os/$arch`,
-    expect: /Cannot bootstrap "arch": pacstrap exited with status \d+/,
+    expect:
+      /Installing packages to \/\S*\/\.build-temp-\w+\/rootfs-0[^]*FATAL: +Cannot bootstrap "arch": pacstrap exited with status \d+\n/,
   },
 ];
-for (const { agent, tool, header, expect } of REAL_TOOLS) {
+for (const { agent, tools, header, expect } of REAL_TOOLS) {
   testWithTools(
-    `Bootstrap: ${agent} runs the host's ${tool} on the new root and fails cleanly when the mirror is unreachable`,
-    [...TOOLS, tool],
+    `Bootstrap: ${agent} runs the host's ${
+      tools[0]
+    } on the new root, as root and as an unprivileged user, and fails cleanly when the mirror is unreachable`,
+    [...UNPRIV_TOOLS, ...tools],
     async () => {
-      const dir = await Deno.makeTempDir();
+      const user = await testUser();
+      const dir = await userDir(user, { "r.def": `Bootstrap: ${agent}\n${header}\n` });
       try {
-        await Deno.writeTextFile(`${dir}/r.def`, `Bootstrap: ${agent}\n${header}\n`);
-        const r = await runSinglet(["build", "r.sif", "r.def"], { cwd: dir });
-        assert.equal(r.code, 255, r.stderr);
-        assert.match(r.stderr, expect);
-        // the tool saw the build's temporary root (its own messages name it or the mirror)
-        assert.match(r.stderr, /\.build-temp-|127\.0\.0\.1:9/);
-        assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["r.def"]);
+        for (const who of ["root", "user"]) {
+          const r = who === "root"
+            ? await runSinglet(["build", "r.sif", "r.def"], { cwd: dir })
+            : await runAs(user, [SINGLET_BIN, "build", "r.sif", "r.def"], { cwd: dir });
+          assert.equal(r.code, 255, `${who}: ${r.stderr}`);
+          assert.match(r.stderr, expect, who);
+          assert.equal(r.stderr.split("\n").filter((l) => l.startsWith("FATAL:")).length, 1);
+          assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["r.def"], who);
+        }
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

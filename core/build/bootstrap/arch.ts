@@ -1,11 +1,12 @@
 /**
  * `Bootstrap: arch` (Arch Linux), as SingularityCE does it: the host's `pacstrap -C <conf>
- * -c -d -G -M <rootfs> haveged base`, then pacman's keyring set up in the new tree
+ * -c -G -M <rootfs> haveged base`, then pacman's keyring set up in the new tree
  * (`pacman-key --init`, `--populate archlinux`, haveged removed again), amd64 only. Run as
  * root, or as root of the fakeroot user namespace for an unprivileged caller (see
  * `debootstrap.ts`); the keyring step runs in the build container.
  *
- * Difference: SingularityCE downloads `pacman.conf` from a git URL that no longer exists;
+ * Differences: no `-d` (pacstrap 25 and later install into any directory and refuse the
+ * option; SingularityCE still passes it). SingularityCE downloads `pacman.conf` from a git URL that no longer exists;
  * singlet writes the standard one with `[core]` and `[extra]` served by `MirrorURL:` (a
  * pacman `Server` line with `$repo`/`$arch`), default the Arch geo mirror.
  *
@@ -39,7 +40,7 @@ export function pacmanConf(mirror: string): string {
  * @returns The argv.
  */
 export function pacstrapArgv(conf: string, rootfs: string): string[] {
-  return ["pacstrap", "-C", conf, "-c", "-d", "-G", "-M", rootfs, "haveged", "base"];
+  return ["pacstrap", "-C", conf, "-c", "-G", "-M", rootfs, "haveged", "base"];
 }
 
 /**
@@ -59,6 +60,12 @@ export async function bootstrapArch(
     "arch",
     ["pacstrap"],
     "pacstrap (Debian/Ubuntu: apt-get install arch-install-scripts)",
+  );
+  // pacstrap runs the host's pacman
+  requireHostTool(
+    "arch",
+    ["pacman"],
+    "pacman (Debian/Ubuntu: apt-get install pacman-package-manager)",
   );
   if (Deno.build.arch !== "x86_64") {
     throw new SingletError(`Cannot bootstrap "arch": ${Deno.build.arch} is not supported`, {

@@ -30,7 +30,6 @@ Deno.test("pacstrap runs with SingularityCE's options on a pacman.conf serving c
     "-C",
     "/r/c",
     "-c",
-    "-d",
     "-G",
     "-M",
     "/r",

@@ -188,17 +188,18 @@ export async function bootstrapRootfs(
       const owners = await copyLocalImage(path, rootfs, ctx);
       return owners.size ? { owners } : {};
     }
+    // host tools resolve a relative root against their own idea of it (dnf, zypper refuse it)
     case "debootstrap":
-      return await debootstrap(stage, rootfs, ctx.runner);
+      return await debootstrap(stage, await Deno.realPath(rootfs), ctx.runner);
     case "yum":
     case "dnf":
-      await bootstrapYum(agent, stage, rootfs, ctx.runner);
+      await bootstrapYum(agent, stage, await Deno.realPath(rootfs), ctx.runner);
       return { arch: goArch() };
     case "zypper":
-      await bootstrapZypper(stage, rootfs, ctx.runner, ctx.onWarning);
+      await bootstrapZypper(stage, await Deno.realPath(rootfs), ctx.runner, ctx.onWarning);
       return { arch: goArch() };
     case "arch":
-      await bootstrapArch(stage, rootfs, ctx.runner);
+      await bootstrapArch(stage, await Deno.realPath(rootfs), ctx.runner);
       return { arch: goArch() };
     case "busybox":
       await bootstrapBusybox(stage, rootfs, ctx.runner);
