@@ -18,6 +18,24 @@ import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
 
 export type { LaunchLogger } from "./launch.ts";
 
+/**
+ * Runs `"$@"` with the host's basic devices bound over placeholder files in `$1/dev` (a
+ * user namespace cannot mknod; tools probe `[ -e dev/null ]` and redirect to it), then
+ * removes the placeholders it made so the tree keeps no empty files in their place.
+ */
+const BIND_DEVICES = `r=$1; shift
+mkdir -p "$r/dev" || exit 1
+made=
+for d in null zero full random urandom tty; do
+  if [ ! -e "$r/dev/$d" ]; then : > "$r/dev/$d" || exit 1; made="$made $d"; fi
+  mount --bind "/dev/$d" "$r/dev/$d" || exit 1
+done
+"$@"
+status=$?
+for d in null zero full random urandom tty; do umount "$r/dev/$d" 2>/dev/null; done
+for d in $made; do [ -f "$r/dev/$d" ] && [ ! -s "$r/dev/$d" ] && rm -f "$r/dev/$d"; done
+exit $status`;
+
 /** The subordinate range of a fakeroot plan (`--map-users=START,1,COUNT`). */
 function mappedRange(plan: NamespacePlan, flag: string): [number, number] | undefined {
   const arg = plan.unshareArgs.find((a) => a.startsWith(`${flag}=`));
@@ -134,7 +152,11 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       });
       return code;
     },
-    async runHostAsRoot(argv: string[], env: Record<string, string>): Promise<number> {
+    async runHostAsRoot(
+      argv: string[],
+      env: Record<string, string>,
+      options: { devices?: string } = {},
+    ): Promise<number> {
       if (Deno.uid() === 0) return await this.runHost(argv, env);
       const { plan: p } = await plan();
       if (p.mode !== "subid") {
@@ -160,6 +182,7 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
           "--fork",
           "--kill-child",
           "--",
+          ...(options.devices ? ["sh", "-c", BIND_DEVICES, "sh", options.devices] : []),
           ...argv,
         ],
         { env, stdin: "null", stdout: "inherit", stderr: "inherit" },

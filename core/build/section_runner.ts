@@ -36,10 +36,17 @@ export interface SectionRunner {
    *
    * @param argv Program and arguments.
    * @param env Variables added to the caller's environment.
+   * @param options `devices`: a root directory whose `dev/null`, `zero`, `full`, `random`,
+   *   `urandom` and `tty` are the host's (bind mounts on placeholder files, removed again
+   *   afterwards) while the program runs, where it cannot mknod them (unprivileged only).
    * @returns The exit status.
    * @throws {Error} When no fakeroot namespace with subordinate IDs can be made.
    */
-  runHostAsRoot?(argv: string[], env: Record<string, string>): Promise<number>;
+  runHostAsRoot?(
+    argv: string[],
+    env: Record<string, string>,
+    options?: { devices?: string },
+  ): Promise<number>;
   /**
    * Run a program in a container whose root is the writable sandbox `rootfs`, as (fake)
    * root, with the host network.

@@ -107,6 +107,8 @@ Include: netbase
       assert.match(files, /drwx------ 42\/0 .* \/var\/cache\/apt\/archives\/partial\n/);
       assert.match(files, /drwx------ 0\/0 .* \/root\n/);
       assert.match(files, / \/etc\/services\n/); // Include: netbase
+      // the host's devices were bound over placeholders during debootstrap, then removed
+      assert.doesNotMatch(files, /^-\S+ .* \/dev\/(null|zero|urandom)\n/m);
       assert.doesNotMatch(files, new RegExp(` ${user.uid}/`), "the caller's uid leaked");
       assert.doesNotMatch(files, / 2\d{5}\//, "a subordinate uid leaked");
 
@@ -136,6 +138,30 @@ Include: netbase
       assert.match(attributes.deffile, /^Bootstrap: debootstrap\n/);
       assert.match(attributes.runscript, /exec \/usr\/bin\/hello/);
       await noTempLeft(dir);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWithTools(
+  "a debootstrap recipe built by a user without subordinate IDs fails with one line asking for them, leaving nothing",
+  [...UNPRIV_TOOLS, "debootstrap"],
+  async () => {
+    const user = await testUser({ subids: false });
+    const dir = await userDir(user, {
+      "deb.def":
+        "Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://127.0.0.1:9/debian\n",
+    });
+    try {
+      const r = await runAs(user, [SINGLET_BIN, "build", "deb.sif", "deb.def"], { cwd: dir });
+      assert.equal(r.code, 255, r.stderr);
+      assert.match(
+        r.stderr,
+        /^FATAL: +Cannot run "debootstrap" as root in a user namespace: .*\/etc\/subuid/m,
+      );
+      assert.match(r.stderr, /^hint: .*\/etc\/subuid and \/etc\/subgid ranges, or build as root/m);
+      assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["deb.def"]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -78,7 +78,7 @@ export async function bootstrapArch(
     pacmanConf(stage.header.get("mirrorurl")?.trim() || ARCH_DEFAULT_MIRROR),
   );
   try {
-    await runToolAsRoot(runner, "arch", pacstrapArgv(conf, rootfs));
+    await runToolAsRoot(runner, "arch", pacstrapArgv(conf, rootfs), {}, [0], rootfs);
   } finally {
     await Deno.remove(conf).catch(() => {});
   }

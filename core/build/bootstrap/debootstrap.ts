@@ -5,12 +5,13 @@
  *
  * As root it runs on the host. For an unprivileged caller it runs as root of the fakeroot
  * user namespace (`SectionRunner.runHostAsRoot`: the caller mapped to 0, subordinate IDs to
- * 1..N, private mount and PID namespaces), so that dpkg can chown to system users and
- * chroot. A user namespace may not create device nodes: `container=lxc` makes debootstrap
- * skip its mknod probe and, when `mknod` of `/dev/null`... fails, bind-mount the host's
- * devices on a tmpfs over the target's `/dev` (gone when it exits), as it does in LXC
- * containers. The image's `/dev` is then empty, as in SingularityCE's fakeroot builds;
- * the runtime provides devices.
+ * 1..N, private mount and PID namespaces), so that dpkg can chown to system users, chroot
+ * and mount `/proc`. A user namespace may not create device nodes: the runner binds the
+ * host's `/dev/null`, `zero`, `full`, `random`, `urandom` and `tty` over placeholder files in
+ * the target while debootstrap runs (its `mknod_if_needed` skips what exists; dpkg's scripts
+ * get real devices) and removes the placeholders afterwards; `container=lxc` makes it skip
+ * its mknod probe of the target (as in LXC). The image's `/dev` then has no device nodes
+ * (a root build's has them); the runtime provides `/dev` at run time either way.
  *
  * @module
  */
@@ -76,6 +77,8 @@ export async function debootstrap(
     "debootstrap",
     argv,
     Deno.uid() === 0 ? {} : { container: "lxc" },
+    [0],
+    rootfs,
   );
   return { arch: debianArch() };
 }

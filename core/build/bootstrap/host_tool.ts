@@ -89,6 +89,8 @@ export function includeList(header: ReadonlyMap<string, string>): string[] {
  * @param argv The program and its arguments.
  * @param env Variables added to the environment.
  * @param ok Exit statuses that count as success (default just 0).
+ * @param devices The tree whose `/dev` gets the host's basic devices while the tool runs
+ *   unprivileged (see `SectionRunner.runHostAsRoot`).
  * @returns The exit status.
  * @throws {SingletError} When it cannot run or fails.
  */
@@ -98,6 +100,7 @@ export async function runToolAsRoot(
   argv: string[],
   env: Record<string, string> = {},
   ok: readonly number[] = [0],
+  devices?: string,
 ): Promise<number> {
   if (!runner) {
     throw new SingletError(`Cannot bootstrap "${agent}": no runtime to run ${argv[0]}`, {
@@ -107,8 +110,9 @@ export async function runToolAsRoot(
   const withPath = { PATH: toolPath(), ...env };
   let code: number;
   if (Deno.uid() === 0) code = await runner.runHost(argv, withPath);
-  else if (runner.runHostAsRoot) code = await runner.runHostAsRoot(argv, withPath);
-  else {
+  else if (runner.runHostAsRoot) {
+    code = await runner.runHostAsRoot(argv, withPath, devices ? { devices } : {});
+  } else {
     throw new SingletError(
       `Cannot bootstrap "${agent}" as an unprivileged user: this runtime cannot run ` +
         `${argv[0]} as root in a user namespace`,
@@ -129,5 +133,9 @@ export interface RunsAsRoot {
   /** See `SectionRunner.runHost`. */
   runHost(argv: string[], env: Record<string, string>): Promise<number>;
   /** See `SectionRunner.runHostAsRoot`. */
-  runHostAsRoot?(argv: string[], env: Record<string, string>): Promise<number>;
+  runHostAsRoot?(
+    argv: string[],
+    env: Record<string, string>,
+    options?: { devices?: string },
+  ): Promise<number>;
 }

@@ -153,6 +153,11 @@ export function ociSourceURI(agent: string, header: ReadonlyMap<string, string>)
   return `docker://${name}`;
 }
 
+/** `path` made absolute against the working directory (no file system access). */
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path.replace(/^\.\//, "")}`;
+}
+
 function goArch(): string {
   return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[Deno.build.arch] ??
     Deno.build.arch;
@@ -190,16 +195,16 @@ export async function bootstrapRootfs(
     }
     // host tools resolve a relative root against their own idea of it (dnf, zypper refuse it)
     case "debootstrap":
-      return await debootstrap(stage, await Deno.realPath(rootfs), ctx.runner);
+      return await debootstrap(stage, absolute(rootfs), ctx.runner);
     case "yum":
     case "dnf":
-      await bootstrapYum(agent, stage, await Deno.realPath(rootfs), ctx.runner);
+      await bootstrapYum(agent, stage, absolute(rootfs), ctx.runner);
       return { arch: goArch() };
     case "zypper":
-      await bootstrapZypper(stage, await Deno.realPath(rootfs), ctx.runner, ctx.onWarning);
+      await bootstrapZypper(stage, absolute(rootfs), ctx.runner, ctx.onWarning);
       return { arch: goArch() };
     case "arch":
-      await bootstrapArch(stage, await Deno.realPath(rootfs), ctx.runner);
+      await bootstrapArch(stage, absolute(rootfs), ctx.runner);
       return { arch: goArch() };
     case "busybox":
       await bootstrapBusybox(stage, rootfs, ctx.runner);

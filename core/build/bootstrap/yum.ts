@@ -163,6 +163,6 @@ export async function bootstrapYum(
   await Deno.mkdir(`${rootfs}/etc`, { mode: 0o775, recursive: true });
   await Deno.writeTextFile(`${rootfs}${YUM_CONF}`, yumConfig(o), { mode: 0o664 });
   await Deno.mkdir(`${rootfs}/dev`, { mode: 0o775, recursive: true });
-  await runToolAsRoot(runner, agent, yumArgv(name, o, rootfs));
+  await runToolAsRoot(runner, agent, yumArgv(name, o, rootfs), {}, [0], rootfs);
   await Deno.remove(`${rootfs}/var/cache/yum-bootstrap`, { recursive: true }).catch(() => {});
 }

@@ -123,7 +123,7 @@ export async function bootstrapZypper(
   await Deno.mkdir(`${rootfs}/dev`, { mode: 0o775, recursive: true });
   for (const [i, argv] of commands.entries()) {
     const last = i === commands.length - 1;
-    const code = await runToolAsRoot(runner, "zypper", argv, {}, last ? [0, 107] : [0]);
+    const code = await runToolAsRoot(runner, "zypper", argv, {}, last ? [0, 107] : [0], rootfs);
     if (code === 107) onWarning?.("Bootstrap succeeded, some RPM scripts failed");
   }
 }
