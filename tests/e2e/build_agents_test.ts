@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { findTool, testWithTools } from "../_helpers/tools.ts";
 import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
 import { runAs, testUser } from "../_helpers/unpriv.ts";
+import { busyboxOciArchive } from "../_helpers/fixtures.ts";
 
 const TOOLS = ["siftool", "unsquashfs", "runc"];
 const UNPRIV_TOOLS = [...TOOLS, "newuidmap", "unshare"];
@@ -162,6 +163,55 @@ testWithTools(
       );
       assert.match(r.stderr, /^hint: .*\/etc\/subuid and \/etc\/subgid ranges, or build as root/m);
       assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["deb.def"]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWithTools(
+  "an unprivileged build packs what %post made unreadable to the caller (0700 dirs of system users, 0000 files) with its modes and owners",
+  UNPRIV_TOOLS,
+  async () => {
+    const user = await testUser();
+    const dir = await userDir(user, {
+      "r.def": `Bootstrap: oci-archive
+From: busybox.tar
+
+%post
+    mkdir -p /private/sub /var/cache/partial
+    echo secret > /private/sub/f
+    echo shadow > /etc/locked
+    chmod 000 /etc/locked
+    chown -R 42:42 /private /var/cache/partial
+    chmod 700 /private /var/cache/partial
+    chmod 4750 /private/sub
+`,
+    });
+    try {
+      await Deno.copyFile(await busyboxOciArchive(), `${dir}/busybox.tar`);
+      await sh("chown", [`${user.uid}:${user.gid}`, `${dir}/busybox.tar`]);
+      const r = await runAs(user, [SINGLET_BIN, "build", "r.sif", "r.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /WARNING/);
+      const files = await listing(`${dir}/r.sif`);
+      assert.match(files, /drwx------ 42\/42 .* \/private\n/);
+      assert.match(files, /drwsr-x--- 42\/42 .* \/private\/sub\n/);
+      assert.match(files, /-rw-r--r-- 42\/42 +7 .* \/private\/sub\/f\n/);
+      assert.match(files, /drwx------ 42\/42 .* \/var\/cache\/partial\n/);
+      assert.match(files, /---------- 0\/0 +7 .* \/etc\/locked\n/);
+      const cat = await runAs(user, [
+        SINGLET_BIN,
+        "exec",
+        "--fakeroot",
+        "r.sif",
+        "cat",
+        "/private/sub/f",
+      ], {
+        cwd: dir,
+      });
+      assert.equal(cat.stdout, "secret\n", cat.stderr);
+      await noTempLeft(dir);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
