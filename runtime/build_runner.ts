@@ -113,8 +113,9 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
         { stdin: "null" },
       );
       if (code !== 0) {
-        throw new SingletError(
-          `Cannot read back "${path}": ${new TextDecoder().decode(stderr).trim()}`,
+        // what find could not reach stays as it was: packing warns about (or refuses) it
+        logger.warning(
+          `Cannot open all of "${path}" for packing: ${new TextDecoder().decode(stderr).trim()}`,
         );
       }
       const modes = new Map<string, number>();
