@@ -243,6 +243,12 @@ const FLAGS: FlagSpec[] = [
     kind: "string",
   },
   {
+    flags: "--app <name>",
+    help: "set an application to run inside a container",
+    env: ["APP", "APPNAME"],
+    kind: "string",
+  },
+  {
     flags: "-s, --shell <path>",
     help: "path to program to use for interactive shell",
     env: ["SHELL"],
@@ -501,6 +507,7 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     nv: !!v.nv,
     rocm: !!v.rocm,
     shell: v.shell as string | undefined,
+    app: v.app as string | undefined,
     logger: {
       warning: (message) => log.warning(message),
       info: (message) => log.info(message),

@@ -22,6 +22,7 @@ import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
 import { openImageFiles } from "../core/image/image_files.ts";
+import { appVariables } from "./scif_app.ts";
 import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
@@ -119,6 +120,8 @@ export interface LaunchOptions {
   dns?: string[];
   /** -s/--shell (shell action). */
   shell?: string | undefined;
+  /** --app: the SCIF app to run (`scif_app.ts`). */
+  app?: string | undefined;
   /** Where messages go. */
   logger: LaunchLogger;
 }
@@ -336,6 +339,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
       ).join(",");
     }
     if (options.shell) runtimeVars.SINGULARITY_SHELL = options.shell;
+    if (options.app) {
+      Object.assign(runtimeVars, await appVariables(files, options.app, options.image));
+    }
     if (options.nv || options.rocm) runtimeVars.LD_LIBRARY_PATH = "/.singularity.d/libs";
     const env = buildEnvironment(hostEnv, {
       cleanenv: !!(options.cleanenv || options.containall),
