@@ -27,6 +27,7 @@ import type { RunnerBind, SectionRunner } from "./section_runner.ts";
 import { type BootstrapResult, bootstrapRootfs, type OciFetchOptions } from "./bootstrap/mod.ts";
 import { copyFiles, secureJoin } from "./files.ts";
 import { metadataOnlyStage, rebuildMetadataOnly } from "./rebuild.ts";
+import { metadataStage, sectionFilter } from "./sections.ts";
 import {
   baseEntries,
   metadataEntries,
@@ -51,7 +52,7 @@ export interface BuildOptions {
   update?: boolean;
   /** Skip `%test`. */
   notest?: boolean;
-  /** Run only these sections (`--section`); `all` or absent runs every one. */
+  /** Run only these sections (`--section`, `sections.ts`); `all` or absent runs every one. */
   sections?: readonly string[];
   /** Give the owner read/write (and search on directories) on every file (`--fix-perms`). */
   fixPerms?: boolean;
@@ -214,9 +215,7 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
   const out = options.output.replace(/(.)\/+$/, "$1");
   const step = options.onStep ?? (() => {});
   const warn = options.onWarning ?? (() => {});
-  const wanted = (name: string) =>
-    !options.sections?.length || options.sections.includes("all") ||
-    options.sections.includes(name);
+  const wanted = sectionFilter(options.sections);
 
   if (options.update) {
     if (!options.sandbox) {
@@ -398,14 +397,23 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
       }
 
       step("Adding metadata");
+      const shown = metadataStage(stage, wanted);
       const meta = metadataEntries({
         ...input,
+        // the stored definition stays the whole file
+        ...(shown === stage ? {} : {
+          deffile: {
+            ...def,
+            raw: storedDeffileText(input.deffile),
+            stages: [...def.stages.slice(0, i), shown],
+          },
+        }),
         labels: postLabels,
         buildLabels: schemaLabels({
           date: options.date ?? new Date(),
           version: options.version,
           arch: base.arch ?? hostGoArch(),
-          stage,
+          stage: shown,
           ...(options.update ? { update: true } : {}),
         }),
         ...(options.force ? { force: true } : {}),
