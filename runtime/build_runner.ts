@@ -66,6 +66,46 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       );
       if (code !== 0) throw new Error(new TextDecoder().decode(stderr).trim());
     },
+    async fixPerms(path: string) {
+      // the caller already did what it could (core/build/fix_perms.ts); the rest belongs
+      // to subordinate IDs: chmod as namespace root
+      const { plan: p } = await plan();
+      if (Deno.uid() === 0 || p.mode !== "subid") return;
+      const { code, stderr } = await runCommand(
+        [
+          "unshare",
+          ...p.unshareArgs,
+          "--",
+          "find",
+          path,
+          "-mindepth",
+          "1",
+          "(",
+          "-type",
+          "d",
+          "-exec",
+          "chmod",
+          "u+rwx",
+          "{}",
+          "+",
+          ")",
+          "-o",
+          "(",
+          "-type",
+          "f",
+          "-exec",
+          "chmod",
+          "u+rw",
+          "{}",
+          "+",
+          ")",
+        ],
+        { stdin: "null" },
+      );
+      if (code !== 0) {
+        throw new Error(`--fix-perms: ${new TextDecoder().decode(stderr).trim()}`);
+      }
+    },
     async runHost(argv: string[], env: Record<string, string>): Promise<number> {
       // --allow-run grants `sh` by name (Deno resolves it on PATH to /usr/bin/sh); the
       // section scripts' "/bin/sh" is another path to it, which Deno would refuse.

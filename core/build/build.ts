@@ -28,6 +28,7 @@ import { type BootstrapResult, bootstrapRootfs, type OciFetchOptions } from "./b
 import { copyFiles, secureJoin } from "./files.ts";
 import { metadataOnlyStage, rebuildMetadataOnly } from "./rebuild.ts";
 import { metadataStage, sectionFilter } from "./sections.ts";
+import { fixPermissions, restrictivePaths } from "./fix_perms.ts";
 import {
   baseEntries,
   metadataEntries,
@@ -187,20 +188,6 @@ async function existingMetadata(root: string) {
   const previous = await readText(root, "/.singularity.d/Singularity");
   if (previous !== undefined) history.push(previous);
   return { labels, environment, history };
-}
-
-async function fixPermissions(root: string): Promise<void> {
-  const walk = async (dir: string): Promise<void> => {
-    for await (const e of Deno.readDir(dir)) {
-      const p = `${dir}/${e.name}`;
-      if (e.isSymlink) continue;
-      const info = await Deno.lstat(p);
-      const mode = info.mode! & 0o7777;
-      await Deno.chmod(p, mode | (e.isDirectory ? 0o700 : 0o600));
-      if (e.isDirectory) await walk(p);
-    }
-  };
-  await walk(root);
 }
 
 /**
@@ -439,7 +426,35 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
           );
         }
       }
-      if (options.fixPerms) await fixPermissions(rootfs);
+      if (options.fixPerms) {
+        if (i === 0) {
+          warn(
+            "The --fix-perms option modifies the filesystem permissions on the resulting container.",
+          );
+        }
+        const { denied } = await fixPermissions(rootfs);
+        if (denied.length && options.runner?.fixPerms) await options.runner.fixPerms(rootfs);
+        else if (denied.length) {
+          warn(
+            `--fix-perms could not change ${denied.length} entries (owned by other users), e.g. "${
+              denied[0]!.slice(rootfs.length)
+            }"`,
+          );
+        }
+      } else if (final && options.sandbox) {
+        const tight = await restrictivePaths(rootfs, 20);
+        if (tight.length) {
+          warn(
+            `The sandbox has ${
+              tight.length === 20 ? "20 or more" : tight.length
+            } files or directories ` +
+              `their owner cannot read and write (e.g. "${
+                tight[0]
+              }"): changing or deleting it may ` +
+              "need chmod first; build with --fix-perms to avoid this",
+          );
+        }
+      }
       if (stage.name) roots.set(stage.name, rootfs);
       roots.set(String(i), rootfs);
       finalRoot = rootfs;

@@ -57,4 +57,11 @@ export interface SectionRunner {
    * @param path The directory to remove.
    */
   removeTree?(path: string): Promise<void>;
+  /**
+   * `--fix-perms` for a tree holding files owned by subordinate IDs, which the caller
+   * cannot chmod: owner `rw` on files, `rwx` on directories, as namespace root.
+   *
+   * @param path The root filesystem.
+   */
+  fixPerms?(path: string): Promise<void>;
 }

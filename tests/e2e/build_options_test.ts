@@ -7,12 +7,45 @@
 import assert from "node:assert/strict";
 import { testWithTools } from "../_helpers/tools.ts";
 import { runSinglet } from "../_helpers/singlet.ts";
-import { busyboxRootfs } from "../_helpers/fixtures.ts";
+import { busyboxLayerTar, busyboxRootfs } from "../_helpers/fixtures.ts";
+import { buildImage, type ImageRunConfig, writeOciLayout } from "../_helpers/oci_writer.ts";
+import { writeTar } from "../_helpers/tar_writer.ts";
+import { startRegistry } from "../_helpers/registry.ts";
+import { runAs, testUser } from "../_helpers/unpriv.ts";
+import { SINGLET_BIN } from "../_helpers/singlet.ts";
 
 const TOOLS = ["runc"];
 
 async function read(path: string): Promise<string | undefined> {
   return await Deno.readTextFile(path).catch(() => undefined);
+}
+
+async function sh(cmd: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/**
+ * An OCI layout: the busybox layer, then a layer with a 0000 directory holding 0444 files
+ * and a 0000 subdirectory (what some Docker images ship), with the given config.
+ */
+async function lockedImage(dir: string, config: ImageRunConfig): Promise<string> {
+  const locked = writeTar([
+    { name: "locked", type: "directory", mode: 0o000 },
+    { name: "locked/a.txt", type: "file", mode: 0o444, content: "a\n" },
+    { name: "locked/inner", type: "directory", mode: 0o000 },
+    { name: "locked/inner/b.txt", type: "file", mode: 0o444, content: "b\n" },
+  ]);
+  const image = buildImage({
+    layers: [await Deno.readFile(await busyboxLayerTar()), locked],
+    config,
+  });
+  const layout = `${dir}/layout`;
+  await writeOciLayout(layout, image, "latest");
+  await sh("chmod", ["-R", "a+rX", layout]);
+  return layout;
 }
 
 async function cp(from: string, to: string): Promise<void> {
@@ -185,6 +218,121 @@ From: ${rootfs}
         assert.match(u.stderr, /section "lables"/);
         assert.equal(await read(`${dir}/base/two.txt`), undefined);
       });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWithTools(
+  "build --fix-perms gives the owner rw on files and rwx on directories, so the user can delete the sandbox",
+  [...TOOLS, "unshare", "newuidmap"],
+  async () => {
+    const user = await testUser({ subids: true });
+    const dir = await Deno.makeTempDir({ prefix: "singlet-fixperms-test-" });
+    try {
+      await lockedImage(dir, { Env: ["PATH=/usr/bin:/bin"], Cmd: ["/bin/sh"] });
+      await Deno.writeTextFile(
+        `${dir}/locked.def`,
+        `Bootstrap: oci
+From: layout:latest
+
+%post
+    mkdir -m 000 /made
+    echo c > /made/c.txt && chmod 444 /made/c.txt
+    echo d > /made/other.txt && chown 5:5 /made/other.txt && chmod 000 /made/other.txt
+`,
+      );
+      await sh("chown", ["-R", `${user.uid}:${user.gid}`, dir]);
+      const as = (args: string[]) => runAs(user, args, { cwd: dir, timeoutMs: 120_000 });
+
+      const fixed = await as([
+        SINGLET_BIN,
+        "build",
+        "--fix-perms",
+        "--sandbox",
+        "fixed",
+        "locked.def",
+      ]);
+      assert.equal(fixed.code, 0, fixed.stderr);
+      assert.match(fixed.stderr, /--fix-perms option modifies the filesystem permissions/);
+      const mode = async (path: string) =>
+        (await Deno.lstat(`${dir}/fixed/${path}`)).mode! & 0o7777;
+      assert.equal(await mode("locked"), 0o700);
+      assert.equal(await mode("locked/inner"), 0o700);
+      assert.equal(await mode("locked/a.txt"), 0o644);
+      assert.equal(await mode("locked/inner/b.txt"), 0o644);
+      assert.equal(await mode("made"), 0o700);
+      assert.equal(await mode("made/c.txt"), 0o644);
+      // owned by a subordinate ID: changed as namespace root
+      assert.equal(await mode("made/other.txt"), 0o600);
+      assert.notEqual((await Deno.lstat(`${dir}/fixed/made/other.txt`)).uid, user.uid);
+      // other modes are kept
+      assert.equal(await mode("tmp"), 0o1777);
+      const rm = await as(["rm", "-rf", `${dir}/fixed`]);
+      assert.equal(rm.code, 0, rm.stderr);
+
+      // without the flag: a warning naming the problem, and the user cannot delete it
+      const plain = await as([SINGLET_BIN, "build", "--sandbox", "plain", "locked.def"]);
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.match(plain.stderr, /owner cannot read and write \(e\.g\. "\/locked/);
+      assert.match(plain.stderr, /--fix-perms/);
+      assert.equal((await Deno.lstat(`${dir}/plain/locked`)).mode! & 0o777, 0);
+      const rmPlain = await as(["rm", "-rf", `${dir}/plain`]);
+      assert.notEqual(rmPlain.code, 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWithTools(
+  "IncludeCmd is accepted and the runscript follows the base image's ENTRYPOINT and CMD, as in SingularityCE 4",
+  [...TOOLS, "docker-registry", "skopeo", "squashfuse_ll"],
+  async (t) => {
+    await using registry = await startRegistry();
+    const dir = await Deno.makeTempDir({ prefix: "singlet-includecmd-test-" });
+    try {
+      await Deno.chmod(dir, 0o755);
+      const layout = await lockedImage(dir, {
+        Env: ["PATH=/usr/bin:/bin"],
+        Entrypoint: ["/bin/echo", "entry point"],
+        Cmd: ["default arg", "$HOME"],
+      });
+      await registry.push(layout, "latest", "tests/epcmd:1");
+      for (const include of ["yes", "no"]) {
+        await t.step(`IncludeCmd: ${include}`, async () => {
+          const name = `inc-${include}`;
+          await Deno.writeTextFile(
+            `${dir}/${name}.def`,
+            `Bootstrap: docker\nFrom: tests/epcmd:1\nRegistry: ${registry.host}\nIncludeCmd: ${include}\n`,
+          );
+          const r = await runSinglet(["build", "--no-https", `${name}.sif`, `${name}.def`], {
+            cwd: dir,
+          });
+          assert.equal(r.code, 0, r.stderr);
+          await Deno.chmod(`${dir}/${name}.sif`, 0o644);
+          const runscript = await runSinglet(["inspect", "--runscript", `${dir}/${name}.sif`]);
+          assert.match(runscript.stdout, /^OCI_ENTRYPOINT='"\/bin\/echo" "entry point"'$/m);
+          assert.match(runscript.stdout, /^OCI_CMD='"default arg" "\\\$HOME"'$/m);
+          const user = await testUser({ subids: true });
+          const run = (args: string[]) =>
+            runAs(user, [SINGLET_BIN, "run", ...args], {
+              env: { NO_COLOR: "1" },
+              timeoutMs: 60_000,
+            });
+          // no arguments: ENTRYPOINT + CMD (CMD was quoted when the runscript was written)
+          const plain = await run([`${dir}/${name}.sif`]);
+          assert.equal(plain.code, 0, plain.stderr);
+          assert.equal(plain.stdout, "entry point default arg $HOME\n");
+          // arguments replace CMD and are evaluated by the shell, as SingularityCE does
+          const args = await run([`${dir}/${name}.sif`, "x", "$HOME"]);
+          assert.equal(args.stdout, `entry point x ${user.home}\n`, args.stderr);
+          // --no-eval: taken literally
+          const literal = await run(["--no-eval", `${dir}/${name}.sif`, "x", "$HOME"]);
+          assert.equal(literal.stdout, "entry point x $HOME\n", literal.stderr);
+        });
+      }
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
