@@ -8,6 +8,7 @@
  * @module
  */
 import type { RunnerBind, SectionRunner } from "../core/build/section_runner.ts";
+import type { SpecialNode } from "../core/build/files.ts";
 import { runCommand } from "./_command.ts";
 import { launch, type LaunchLogger } from "./launch.ts";
 import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
@@ -105,6 +106,23 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       if (code !== 0) {
         throw new Error(`--fix-perms: ${new TextDecoder().decode(stderr).trim()}`);
       }
+    },
+    async makeNode(path: string, node: SpecialNode): Promise<string | undefined> {
+      if (node.kind !== "fifo" && Deno.uid() !== 0) {
+        return "an unprivileged build cannot create device nodes (the kernel refuses mknod " +
+          "in a user namespace); build as root to copy it, or create it at run time";
+      }
+      const mode = node.mode.toString(8).padStart(4, "0");
+      const type = node.kind === "fifo" ? ["p"] : [
+        node.kind === "chardev" ? "c" : "b",
+        String(node.major),
+        String(node.minor),
+      ];
+      const { code, stderr } = await runCommand(["mknod", "-m", mode, "--", path, ...type], {
+        stdin: "null",
+      });
+      if (code !== 0) throw new Error(`mknod ${path}: ${new TextDecoder().decode(stderr).trim()}`);
+      return undefined;
     },
     async runHost(argv: string[], env: Record<string, string>): Promise<number> {
       // --allow-run grants `sh` by name (Deno resolves it on PATH to /usr/bin/sh); the

@@ -314,6 +314,10 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
       if (s.setup && wanted("setup")) {
         await runHost("setup", s.setup, { SINGULARITY_ROOTFS: rootfs, APPTAINER_ROOTFS: rootfs });
       }
+      const copyOptions = {
+        ...(options.runner?.makeNode ? { makeNode: options.runner.makeNode } : {}),
+        onWarning: warn,
+      };
       if (wanted("files")) {
         for (const block of s.files) {
           if (block.files.length === 0) continue;
@@ -322,11 +326,18 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
           if (from === undefined) {
             throw new SingletError(`Cannot copy files from stage "${block.stage}": unknown stage`);
           }
-          await copyFiles(rootfs, block.files, from, options.cwd);
+          await copyFiles(rootfs, block.files, from, options.cwd, "/", copyOptions);
         }
         for (const app of stage.apps.values()) {
           if (app.files.length) {
-            await copyFiles(rootfs, app.files, "", options.cwd, `/scif/apps/${app.name}`);
+            await copyFiles(
+              rootfs,
+              app.files,
+              "",
+              options.cwd,
+              `/scif/apps/${app.name}`,
+              copyOptions,
+            );
           }
         }
       }

@@ -338,3 +338,93 @@ testWithTools(
     }
   },
 );
+
+testWithTools(
+  "%files recreates FIFOs, and device nodes as root; an unprivileged build warns for each device node it skips",
+  [...TOOLS, "mknod", "unsquashfs", "siftool", "unshare", "newuidmap"],
+  async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "singlet-files-special-test-" });
+    try {
+      await Deno.chmod(dir, 0o755);
+      await Deno.mkdir(`${dir}/specials`);
+      await sh("mknod", ["-m", "0640", `${dir}/specials/pipe`, "p"]);
+      await sh("mknod", ["-m", "0600", `${dir}/specials/null`, "c", "1", "3"]);
+      await sh("mknod", ["-m", "0600", `${dir}/specials/loop`, "b", "7", "200"]);
+      await Deno.writeTextFile(`${dir}/specials/plain.txt`, "plain\n");
+      await Deno.writeTextFile(
+        `${dir}/specials.def`,
+        `Bootstrap: localimage
+From: ${await busyboxRootfs()}
+
+%files
+    specials /opt/specials
+    specials/pipe /top-pipe
+`,
+      );
+
+      await t.step("as root: FIFOs and device nodes in a sandbox and a SIF", async () => {
+        const r = await runSinglet(["build", "--sandbox", "root-sb", "specials.def"], { cwd: dir });
+        assert.equal(r.code, 0, r.stderr);
+        assert.doesNotMatch(r.stderr, /skipped/);
+        const sb = `${dir}/root-sb`;
+        const pipe = await Deno.lstat(`${sb}/opt/specials/pipe`);
+        assert.ok(pipe.isFifo);
+        assert.equal(pipe.mode! & 0o7777, 0o640);
+        assert.ok((await Deno.lstat(`${sb}/top-pipe`)).isFifo);
+        const nul = await Deno.lstat(`${sb}/opt/specials/null`);
+        assert.ok(nul.isCharDevice);
+        assert.equal(nul.rdev, (1 << 8) | 3);
+        const loop = await Deno.lstat(`${sb}/opt/specials/loop`);
+        assert.ok(loop.isBlockDevice);
+        assert.equal(loop.rdev, (7 << 8) | 200);
+        assert.equal(await read(`${sb}/opt/specials/plain.txt`), "plain\n");
+
+        const s = await runSinglet(["build", "root.sif", "specials.def"], { cwd: dir });
+        assert.equal(s.code, 0, s.stderr);
+        const list = new TextDecoder().decode(
+          (await new Deno.Command("sh", {
+            args: [
+              "-c",
+              `off=$(siftool info 3 "$1" | awk '/Offset:/ {print $2}'); unsquashfs -lln -o "$off" -d "" "$1"`,
+              "sh",
+              `${dir}/root.sif`,
+            ],
+            stdout: "piped",
+          }).output()).stdout,
+        );
+        assert.match(list, /^prw-r----- 0\/0 .* \/opt\/specials\/pipe$/m);
+        assert.match(list, /^crw------- 0\/0 +1, *3 .* \/opt\/specials\/null$/m);
+        assert.match(list, /^brw------- 0\/0 +7, *200 .* \/opt\/specials\/loop$/m);
+      });
+
+      await t.step(
+        "as an unprivileged user: the FIFO, and one warning per device node",
+        async () => {
+          const user = await testUser({ subids: true });
+          const out = `${dir}/user`;
+          await Deno.mkdir(out);
+          await sh("chown", [`${user.uid}:${user.gid}`, out]);
+          const r = await runAs(
+            user,
+            [SINGLET_BIN, "build", "--sandbox", `${out}/sb`, `${dir}/specials.def`],
+            { cwd: out, timeoutMs: 120_000, env: { NO_COLOR: "1" } },
+          );
+          assert.equal(r.code, 0, r.stderr);
+          assert.ok((await Deno.lstat(`${out}/sb/opt/specials/pipe`)).isFifo);
+          assert.ok((await Deno.lstat(`${out}/sb/top-pipe`)).isFifo);
+          await assert.rejects(Deno.lstat(`${out}/sb/opt/specials/null`));
+          await assert.rejects(Deno.lstat(`${out}/sb/opt/specials/loop`));
+          const warnings = r.stderr.split("\n").filter((l) => /skipped/.test(l));
+          assert.equal(warnings.length, 2, r.stderr);
+          assert.match(
+            r.stderr,
+            /skipped character device 1:3 ".*\/specials\/null": an unprivileged build cannot create device nodes/,
+          );
+          assert.match(r.stderr, /skipped block device 7:200 ".*\/specials\/loop"/);
+        },
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
