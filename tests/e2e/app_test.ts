@@ -190,6 +190,12 @@ testWithTools(
       await Deno.chmod(`${dir}/assembled.sif`, 0o644);
       const user = await testUser({ subids: true });
       await t.step("singlet-built SIF", (t) => checkApps(t, user, `${dir}/apps.sif`));
+      await t.step("as root", async () => {
+        const r = await runSinglet(["exec", "--app", "foo", `${dir}/apps.sif`, "foo-tool"]);
+        assert.equal(r.stdout, "foo-tool says from-foo-env\n", r.stderr);
+        const sb = await runSinglet(["run", "--app", "foo", `${dir}/apps-sb`, "x"]);
+        assert.equal(sb.stdout, "foo runscript: x (from-foo-env, overridden-by-foo)\n", sb.stderr);
+      });
       await t.step(
         "SIF assembled with mksquashfs + siftool, no 95-apps.sh",
         (t) => checkApps(t, user, `${dir}/assembled.sif`),
