@@ -472,6 +472,7 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     image,
     action: verb,
     args,
+    app: v.app as string | undefined,
     binds: [
       ...parseBinds(v.bind as string[] | undefined ?? []),
       ...parseMounts(v.mount as string[] | undefined ?? []),
@@ -507,7 +508,6 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     nv: !!v.nv,
     rocm: !!v.rocm,
     shell: v.shell as string | undefined,
-    app: v.app as string | undefined,
     logger: {
       warning: (message) => log.warning(message),
       info: (message) => log.info(message),

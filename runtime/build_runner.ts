@@ -8,10 +8,10 @@
  * @module
  */
 import type { RunnerBind, SectionRunner } from "../core/build/section_runner.ts";
-import type { SpecialNode } from "../core/build/files.ts";
 import { runCommand } from "./_command.ts";
 import { launch, type LaunchLogger } from "./launch.ts";
 import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
+import type { SpecialNode } from "../core/build/files.ts";
 
 export type { LaunchLogger } from "./launch.ts";
 

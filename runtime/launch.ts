@@ -22,10 +22,10 @@ import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
 import { openImageFiles } from "../core/image/image_files.ts";
-import { appVariables } from "./scif_app.ts";
 import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
+import { appVariables } from "./scif_app.ts";
 import { currentUser, planNamespace } from "./userns.ts";
 
 /** Messages the runtime wants shown; the CLI routes them to its logger. */
@@ -56,6 +56,8 @@ export interface LaunchOptions {
   action: Action;
   /** Arguments: the command for exec, runscript arguments for run. */
   args: string[];
+  /** --app: the SCIF app to run (`scif_app.ts`). */
+  app?: string | undefined;
   /** -B/--bind and --mount. */
   binds?: BindSpec[];
   /** --no-home. */
@@ -120,8 +122,6 @@ export interface LaunchOptions {
   dns?: string[];
   /** -s/--shell (shell action). */
   shell?: string | undefined;
-  /** --app: the SCIF app to run (`scif_app.ts`). */
-  app?: string | undefined;
   /** Where messages go. */
   logger: LaunchLogger;
 }
