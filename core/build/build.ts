@@ -452,7 +452,7 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
             }"`,
           );
         }
-      } else if (final && options.sandbox) {
+      } else if (final && options.sandbox && base.ociConfig) {
         const tight = await restrictivePaths(rootfs, 20);
         if (tight.length) {
           warn(

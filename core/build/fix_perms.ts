@@ -2,7 +2,7 @@
  * `build --fix-perms`: give the owner read and write on every file and read, write and
  * search on every directory of a root filesystem (SingularityCE's `ociimage.FixPerms`),
  * so a user can modify and delete a sandbox, and every file can be read when packing.
- * Without the flag, a sandbox build warns about entries that would stop the user doing
+ * Without the flag, a sandbox build on an OCI base warns about entries that would stop the user doing
  * that (SingularityCE's `CheckPerms`).
  *
  * Differences from SingularityCE: applied to the finished stage, whatever the bootstrap
@@ -85,13 +85,16 @@ export async function restrictivePaths(root: string, limit = 20): Promise<string
     } catch {
       return; // reported through its own mode
     }
-    for (const e of names) {
+    const entries = names.filter((e) => e.isDirectory || e.isFile);
+    // one directory's lstat calls at once: most of the time of a large tree is their latency
+    const modes = await Promise.all(
+      entries.map((e) => Deno.lstat(`${dir}/${e.name}`).then((i) => i.mode! & 0o777, () => 0o777)),
+    );
+    for (const [i, e] of entries.entries()) {
       if (found.length >= limit) return;
-      if (!e.isDirectory && !e.isFile) continue;
       const path = `${dir}/${e.name}`;
-      const mode = (await Deno.lstat(path)).mode! & 0o777;
       const need = e.isDirectory ? 0o700 : 0o600;
-      if ((mode & need) !== need) found.push(path.slice(root.length));
+      if ((modes[i]! & need) !== need) found.push(path.slice(root.length));
       if (e.isDirectory) await walk(path);
     }
   };
