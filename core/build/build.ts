@@ -310,6 +310,14 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
       const b = baseEntries(input);
       b.warnings.forEach(warn);
       await writeEntries(rootfs, b.entries, false);
+      if (stage.apps.size) {
+        // SingularityCE rewrites the recipe's apps and 94-appsbase.sh whatever the base
+        // (a localimage, an --update sandbox) had there
+        const apps = b.entries.filter((e) =>
+          e.path.startsWith("scif/") || e.path === ".singularity.d/env/94-appsbase.sh"
+        );
+        await writeEntries(rootfs, apps, true);
+      }
 
       if (s.setup && wanted("setup")) {
         await runHost("setup", s.setup, { SINGULARITY_ROOTFS: rootfs, APPTAINER_ROOTFS: rootfs });
@@ -390,7 +398,14 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
       if (s.post && wanted("post")) await inContainer("post", s.post);
       for (const app of stage.apps.values()) {
         if (app.install && wanted("appinstall")) {
-          await inContainer(`appinstall-${app.name}`, app.install, `cd /scif/apps/${app.name}\n`);
+          // as SingularityCE's apps.go: the app's 01-base.sh (SCIF_APPNAME, SCIF_APPROOT, ...)
+          // sourced, then in the app's root
+          const root = `/scif/apps/${app.name}`;
+          await inContainer(
+            `appinstall-${app.name}`,
+            app.install,
+            `. ${root}/scif/env/01-base.sh\ncd ${root}\n`,
+          );
         }
       }
 

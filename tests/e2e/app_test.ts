@@ -27,6 +27,7 @@ From: ${rootfs}
 %appinstall foo
     printf '#!/bin/sh\\necho "foo-tool says $FOO_VAR"\\n' > bin/foo-tool
     chmod 755 bin/foo-tool
+    echo "$SCIF_APPNAME $SCIF_APPDATA $(pwd)" > installed.txt
 
 %appenv foo
     export FOO_VAR=from-foo-env
@@ -193,6 +194,11 @@ testWithTools(
       await t.step("as root", async () => {
         const r = await runSinglet(["exec", "--app", "foo", `${dir}/apps.sif`, "foo-tool"]);
         assert.equal(r.stdout, "foo-tool says from-foo-env\n", r.stderr);
+        // %appinstall ran in the app's root with its 01-base.sh sourced
+        assert.equal(
+          await Deno.readTextFile(`${dir}/apps-sb/scif/apps/foo/installed.txt`),
+          "foo /scif/data/foo /scif/apps/foo\n",
+        );
         const sb = await runSinglet(["run", "--app", "foo", `${dir}/apps-sb`, "x"]);
         assert.equal(sb.stdout, "foo runscript: x (from-foo-env, overridden-by-foo)\n", sb.stderr);
       });
@@ -200,6 +206,41 @@ testWithTools(
         "SIF assembled with mksquashfs + siftool, no 95-apps.sh",
         (t) => checkApps(t, user, `${dir}/assembled.sif`),
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+testWithTools(
+  "build --update replaces an app's scripts and adds new apps, as SingularityCE rewrites them",
+  ["runc"],
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "singlet-app-update-test-" });
+    try {
+      const rootfs = await busyboxRootfs();
+      await Deno.writeTextFile(
+        `${dir}/v1.def`,
+        `Bootstrap: localimage\nFrom: ${rootfs}\n%apprun foo\n    echo foo v1\n`,
+      );
+      await Deno.writeTextFile(
+        `${dir}/v2.def`,
+        `Bootstrap: localimage\nFrom: ${rootfs}\n%apprun foo\n    echo foo v2\n` +
+          "%apprun bar\n    echo bar v2\n%appenv bar\n    export BAR=yes\n",
+      );
+      let r = await runSinglet(["build", "--sandbox", "sb", "v1.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      r = await runSinglet(["run", "--app", "foo", `${dir}/sb`]);
+      assert.equal(r.stdout, "foo v1\n", r.stderr);
+      r = await runSinglet(["build", "--sandbox", "--update", "sb", "v2.def"], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      r = await runSinglet(["run", "--app", "foo", `${dir}/sb`]);
+      assert.equal(r.stdout, "foo v2\n", r.stderr);
+      r = await runSinglet(["exec", "--app", "bar", `${dir}/sb`, "sh", "-c", "echo $BAR"]);
+      assert.equal(r.stdout, "yes\n", r.stderr);
+      const globals = await Deno.readTextFile(`${dir}/sb/.singularity.d/env/94-appsbase.sh`);
+      assert.match(globals, /SCIF_APPRUN_bar=/);
+      assert.match(globals, /SCIF_APPENV_bar=/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
