@@ -25,6 +25,7 @@ import { openImageFiles } from "../core/image/image_files.ts";
 import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
+import { appVariables } from "./scif_app.ts";
 import { currentUser, planNamespace } from "./userns.ts";
 
 /** Messages the runtime wants shown; the CLI routes them to its logger. */
@@ -55,6 +56,8 @@ export interface LaunchOptions {
   action: Action;
   /** Arguments: the command for exec, runscript arguments for run. */
   args: string[];
+  /** --app: the SCIF app to run (`scif_app.ts`). */
+  app?: string | undefined;
   /** -B/--bind and --mount. */
   binds?: BindSpec[];
   /** --no-home. */
@@ -336,6 +339,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
       ).join(",");
     }
     if (options.shell) runtimeVars.SINGULARITY_SHELL = options.shell;
+    if (options.app) {
+      Object.assign(runtimeVars, await appVariables(files, options.app, options.image));
+    }
     if (options.nv || options.rocm) runtimeVars.LD_LIBRARY_PATH = "/.singularity.d/libs";
     const env = buildEnvironment(hostEnv, {
       cleanenv: !!(options.cleanenv || options.containall),
