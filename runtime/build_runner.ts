@@ -231,10 +231,10 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       }
       // --mount: the tool's bind and proc mounts stay private and vanish with it; --pid
       // --fork: a PID namespace the user namespace owns, so that /proc can be mounted in the
-      // target; --kill-child: nothing outlives an interrupted build.
-      const { code } = await runCommand(
-        [
-          "unshare",
+      // target; --kill-child: when unshare dies its child, the namespace's init, is killed,
+      // and with it every process of the namespace.
+      const child = new Deno.Command("unshare", {
+        args: [
           ...p.unshareArgs,
           "--mount",
           "--pid",
@@ -244,9 +244,27 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
           ...(options.devices ? ["sh", "-c", BIND_DEVICES, "sh", options.devices] : []),
           ...argv,
         ],
-        { env, stdin: "null", stdout: "inherit", stderr: "inherit" },
-      );
-      return code;
+        env,
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+      // unshare blocks SIGINT/SIGTERM (they reach the tool through the process group); a
+      // signal sent to singlet alone ends it through Deno.exit (cli/commands/build.ts),
+      // which dispatches "unload": take the tool down with it.
+      const kill = () => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      };
+      globalThis.addEventListener("unload", kill);
+      try {
+        return (await child.status).code;
+      } finally {
+        globalThis.removeEventListener("unload", kill);
+      }
     },
     async runInContainer(
       rootfs: string,

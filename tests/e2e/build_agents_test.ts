@@ -218,6 +218,76 @@ From: busybox.tar
   },
 );
 
+testWithTools(
+  "SIGTERM to an unprivileged debootstrap build ends debootstrap and every process of its namespace, leaving no temp directory",
+  [...UNPRIV_TOOLS, "debootstrap", "pgrep", "ps"],
+  async () => {
+    const user = await testUser();
+    // a mirror that accepts requests and never answers: debootstrap waits in its download
+    const hold = Promise.withResolvers<void>();
+    let asked = 0;
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async () => {
+      asked++;
+      await hold.promise;
+      return new Response("gone", { status: 503 });
+    });
+    const dir = await userDir(user, {
+      "deb.def":
+        `Bootstrap: debootstrap\nOSVersion: bookworm\nMirrorURL: http://127.0.0.1:${server.addr.port}/debian\n`,
+    });
+    const pgrep = async (args: string[]) =>
+      (await new Deno.Command("pgrep", { args, stdout: "piped" }).output()).stdout;
+    const killOurs = async () => {
+      for (const line of new TextDecoder().decode(await pgrep(["-f", `${dir}/`])).split("\n")) {
+        if (/^\d+$/.test(line)) Deno.kill(Number(line), "SIGKILL");
+      }
+    };
+    try {
+      const build = runAs(user, [SINGLET_BIN, "build", "deb.sif", "deb.def"], { cwd: dir });
+      const deadline = Date.now() + 30_000;
+      while (!asked && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(asked, "debootstrap never asked the mirror");
+      // this build's processes are those naming its directory (other tests may run as the
+      // same user): unshare's parent is singlet
+      const ours = async () =>
+        new TextDecoder().decode(await pgrep(["-l", "-f", `${dir}/`])).trim();
+      const unshare = /^(\d+) unshare$/m.exec(await ours())?.[1];
+      assert.ok(unshare, `no unshare among ${await ours()}`);
+      const singlet = Number(await sh("ps", ["-o", "ppid=", "-p", unshare]));
+      assert.match(await sh("ps", ["-o", "args=", "-p", String(singlet)]), /cli\/main\.ts build/);
+      Deno.kill(singlet, "SIGTERM");
+      // a regression leaves debootstrap holding the output pipes: kill it, then fail
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => {
+        timer = setTimeout(() => resolve("late"), 20_000);
+      });
+      const first = await Promise.race([build, late]);
+      clearTimeout(timer);
+      if (first === "late") {
+        await killOurs();
+        await build;
+        assert.fail("processes of the build outlived singlet's SIGTERM by 20 s");
+      }
+      const r = first;
+      assert.equal(r.code, 143, r.stderr);
+      // the namespace's processes are SIGKILLed: give the kernel a moment to reap them
+      let left = "";
+      for (let i = 0; i < 50; i++) {
+        left = await ours();
+        if (!left) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(left, "", `processes left: ${left}`);
+      await noTempLeft(dir);
+    } finally {
+      await killOurs(); // only after a failure is anything left
+      hold.resolve();
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 /** A loopback HTTP server with the host's static busybox at /busybox. */
 function serveBusybox(): { url: string; requests: string[]; stop(): Promise<void> } {
   const requests: string[] = [];
