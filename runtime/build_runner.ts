@@ -216,9 +216,9 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       env: Record<string, string>,
       options: { devices?: string } = {},
     ): Promise<number> {
-      if (Deno.uid() === 0) return await this.runHost(argv, env);
+      const root = Deno.uid() === 0;
       const { plan: p } = await plan();
-      if (p.mode !== "subid") {
+      if (!root && p.mode !== "subid") {
         throw new SingletError(
           `Cannot run "${argv[0]}" as root in a user namespace: ${
             p.warning?.replace(/:.*$/, "") ?? "no subordinate IDs"
@@ -229,19 +229,20 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
           },
         );
       }
+      // Root needs no user namespace (nor device binds: it can mknod), the rest still holds.
       // --mount: the tool's bind and proc mounts stay private and vanish with it; --pid
       // --fork: a PID namespace the user namespace owns, so that /proc can be mounted in the
       // target; --kill-child: when unshare dies its child, the namespace's init, is killed,
       // and with it every process of the namespace.
       const child = new Deno.Command("unshare", {
         args: [
-          ...p.unshareArgs,
+          ...(root ? [] : p.unshareArgs),
           "--mount",
           "--pid",
           "--fork",
           "--kill-child",
           "--",
-          ...(options.devices ? ["sh", "-c", BIND_DEVICES, "sh", options.devices] : []),
+          ...(options.devices && !root ? ["sh", "-c", BIND_DEVICES, "sh", options.devices] : []),
           ...argv,
         ],
         env,

@@ -30,11 +30,12 @@ export interface SectionRunner {
    */
   runHost(argv: string[], env: Record<string, string>): Promise<number>;
   /**
-   * Run a host program as root (a distribution bootstrapper such as `debootstrap`): root
-   * itself, or, for an unprivileged caller, root of the fakeroot user namespace (the caller
-   * mapped to 0, subordinate IDs to 1..N, as for `%post`) with private mount and PID
-   * namespaces, so that it may chown to any ID, chroot, and mount `/proc` and bind mounts.
-   * Absent: only root can run such programs.
+   * Run a host program as root (a distribution bootstrapper such as `debootstrap`), in
+   * private mount and PID namespaces (its mounts vanish with it; when singlet ends, every
+   * process it started ends too): as root itself, or, for an unprivileged caller, as root
+   * of the fakeroot user namespace (the caller mapped to 0, subordinate IDs to 1..N, as for
+   * `%post`), so that it may chown to any ID, chroot, and mount `/proc` and bind mounts.
+   * Absent: only root can run such programs (through `runHost`).
    *
    * @param argv Program and arguments.
    * @param env Variables added to the caller's environment.

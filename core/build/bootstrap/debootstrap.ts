@@ -3,9 +3,9 @@
  * arguments (`--variant=minbase --exclude=openssl,udev,debconf-i18n,e2fsprogs
  * --include=apt,<Include> --arch=<arch> <OSVersion> <rootfs> <MirrorURL>`).
  *
- * As root it runs on the host. For an unprivileged caller it runs as root of the fakeroot
- * user namespace (`SectionRunner.runHostAsRoot`: the caller mapped to 0, subordinate IDs to
- * 1..N, private mount and PID namespaces), so that dpkg can chown to system users, chroot
+ * It runs through `SectionRunner.runHostAsRoot`, in private mount and PID namespaces: as
+ * root itself, or for an unprivileged caller as root of the fakeroot user namespace (the
+ * caller mapped to 0, subordinate IDs to 1..N), so that dpkg can chown to system users, chroot
  * and mount `/proc`. A user namespace may not create device nodes: the runner binds the
  * host's `/dev/null`, `zero`, `full`, `random`, `urandom` and `tty` over placeholder files in
  * the target while debootstrap runs (its `mknod_if_needed` skips what exists; dpkg's scripts

@@ -109,10 +109,10 @@ export async function runToolAsRoot(
   }
   const withPath = { PATH: toolPath(), ...env };
   let code: number;
-  if (Deno.uid() === 0) code = await runner.runHost(argv, withPath);
-  else if (runner.runHostAsRoot) {
+  if (runner.runHostAsRoot) {
     code = await runner.runHostAsRoot(argv, withPath, devices ? { devices } : {});
-  } else {
+  } else if (Deno.uid() === 0) code = await runner.runHost(argv, withPath);
+  else {
     throw new SingletError(
       `Cannot bootstrap "${agent}" as an unprivileged user: this runtime cannot run ` +
         `${argv[0]} as root in a user namespace`,
