@@ -8,6 +8,8 @@
  *
  * @module
  */
+import type { OciHook, OciLinuxDevice } from "./cdi.ts";
+import type { OciResources } from "./resources.ts";
 import type { IdMapping, UserIdentity } from "./userns.ts";
 
 /** One OCI mount. */
@@ -48,6 +50,8 @@ export interface OciConfig {
   hostname?: string;
   /** Mounts, in order. */
   mounts: OciMount[];
+  /** OCI hooks by hook point (CDI specs). */
+  hooks?: Record<string, OciHook[]>;
   /** Linux specifics. */
   linux: {
     namespaces: { type: string }[];
@@ -55,6 +59,12 @@ export interface OciConfig {
     gidMappings?: IdMapping[];
     maskedPaths: string[];
     readonlyPaths: string[];
+    /** Device nodes the runtime creates (CDI, as root). */
+    devices?: OciLinuxDevice[];
+    /** cgroup limits and device rules. */
+    resources?: OciResources;
+    /** The container's cgroup (delegated cgroup v2). */
+    cgroupsPath?: string;
   };
 }
 

@@ -18,12 +18,15 @@ import {
   systemMounts,
   tmpfsMount,
 } from "./bundle.ts";
+import { applyCdiToConfig, DEFAULT_CDI_DIRS, loadCdiSpecs, resolveCdiDevices } from "./cdi.ts";
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
 import { openImageFiles } from "../core/image/image_files.ts";
 import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
+import { checkImageUserMapped, readOciImageConfig, resolveImageUser } from "./oci_user.ts";
+import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
 import { currentUser, planNamespace } from "./userns.ts";
 
@@ -119,6 +122,14 @@ export interface LaunchOptions {
   dns?: string[];
   /** -s/--shell (shell action). */
   shell?: string | undefined;
+  /** --device: fully qualified CDI device names. */
+  devices?: string[];
+  /** --cdi-dirs (default /etc/cdi, /var/run/cdi). */
+  cdiDirs?: string[];
+  /** --cpus, --memory, --pids-limit. */
+  resources?: ResourceLimits | undefined;
+  /** --oci: honour the image's USER and WORKDIR. */
+  oci?: boolean;
   /** Where messages go. */
   logger: LaunchLogger;
 }
@@ -158,6 +169,24 @@ export async function launch(options: LaunchOptions): Promise<number> {
       { hint: "use --writable-tmpfs for throw-away changes, or build a sandbox directory" },
     );
   }
+  // checked before anything starts: a bad CDI spec or unusable limits start nothing
+  const cdi = options.devices?.length
+    ? await resolveCdiDevices(
+      options.devices,
+      await loadCdiSpecs(options.cdiDirs?.length ? options.cdiDirs : DEFAULT_CDI_DIRS),
+      { root: plan.mode === "root" },
+    )
+    : undefined;
+  if (cdi) log.debug(`CDI devices: ${cdi.applied.join(", ")}`);
+  const cgroups = options.resources
+    ? await checkCgroups(options.resources, {
+      root: plan.mode === "root",
+      uid: user.uid,
+      ownCgroup,
+      name: `singlet-${crypto.randomUUID()}`,
+    })
+    : undefined;
+  const ociImage = options.oci ? await readOciImageConfig(image) : undefined;
   const stateDir = await stateDirectory(user.uid);
   // independent steps, in parallel: reading the image's metadata, sweeping stale
   // sessions, starting this session's namespaces
@@ -203,6 +232,16 @@ export async function launch(options: LaunchOptions): Promise<number> {
     if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
 
     const skip = new Set(options.noMount ?? []);
+    // --oci: the image's USER (resolved in its own /etc/passwd and /etc/group)
+    const imageUser = ociImage?.user
+      ? resolveImageUser(
+        ociImage.user,
+        await files.readText("/etc/passwd") ?? "",
+        await files.readText("/etc/group") ?? "",
+        options.image,
+      )
+      : undefined;
+    const imageGroups = imageUser ? checkImageUserMapped(imageUser, plan, options.image) : [];
     const mounts: OciMount[] = systemMounts({
       root: plan.mode === "root",
       ipc: !!(options.ipc || options.containall),
@@ -214,13 +253,15 @@ export async function launch(options: LaunchOptions): Promise<number> {
     // $HOME
     const homeDest = options.home
       ? (options.home.split(":")[1] || options.home.split(":")[0]!)
+      : imageUser
+      ? imageUser.home
       : options.fakeroot
       ? "/root"
       : user.home;
     if (options.home) {
       const source = options.home.split(":")[0]!;
       mounts.push(bindMount(await hostPath(source, "home directory"), homeDest));
-    } else if (!options.noHome && !skip.has("home")) {
+    } else if (!options.noHome && !skip.has("home") && !imageUser) {
       if (contain) mounts.push(await scratchOrWorkdir(options.workdir, "home", homeDest, plan));
       else if (await isDirectory(user.home)) mounts.push(bindMount(user.home, homeDest));
     }
@@ -236,8 +277,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
     }
     // the current directory
     const hostCwd = Deno.cwd();
-    let cwd = options.cwd;
-    if (!contain && !skip.has("cwd") && !options.cwd) {
+    let cwd = options.cwd ?? (ociImage?.workingDir || undefined);
+    if (!contain && !skip.has("cwd") && !cwd) {
       const covered = mounts.some((m) => m.type === "bind" && within(hostCwd, m.destination));
       const system = SYSTEM_DIRS.some((dir) => within(hostCwd, dir) && dir !== "/") ||
         hostCwd === "/";
@@ -280,6 +321,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
       log.debug(`--${vendor}: ${JSON.stringify(gpu.found)}`);
       mounts.push(...gpu.mounts);
     }
+    // CDI mounts and device-node binds
+    if (cdi) mounts.push(...cdi.mounts);
     // /etc files
     const etc = `${session.dir}/etc`;
     await Deno.mkdir(etc);
@@ -287,7 +330,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
     const group = groupWithUser(await files.readText("/etc/group") ?? "", user);
     await Deno.writeTextFile(`${etc}/passwd`, passwd);
     await Deno.writeTextFile(`${etc}/group`, group);
-    if (plan.processUid !== 0 || plan.mode === "root") {
+    if ((plan.processUid !== 0 || plan.mode === "root") && !imageUser) {
       mounts.push(bindMount(`${etc}/passwd`, "/etc/passwd", true));
       mounts.push(bindMount(`${etc}/group`, "/etc/group", true));
     }
@@ -339,7 +382,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
     if (options.nv || options.rocm) runtimeVars.LD_LIBRARY_PATH = "/.singularity.d/libs";
     const env = buildEnvironment(hostEnv, {
       cleanenv: !!(options.cleanenv || options.containall),
-      env: options.env ?? [],
+      env: [...cdi?.env ?? [], ...options.env ?? []],
       envFiles,
       noEval: !!options.noEval,
       home: homeDest,
@@ -362,7 +405,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
       throw new UsageError("exec needs a command to run inside the container");
     }
 
-    let capabilities = computeCaps(plan.processUid, options, plan.mode === "root");
+    const processUid = imageUser?.uid ?? plan.processUid;
+    let capabilities = computeCaps(processUid, options, plan.mode === "root");
     if (options.keepPrivs || options.addCaps?.length) {
       // the runtime fails on a capability outside the bounding set (some hosts drop a few)
       const status = await session.run(["grep", "^CapBnd:", "/proc/self/status"]);
@@ -383,13 +427,14 @@ export async function launch(options: LaunchOptions): Promise<number> {
       args,
       env,
       cwd,
-      uid: plan.processUid,
-      gid: plan.processGid,
-      groups: plan.mode === "root" ? [] : plan.processGroups,
+      uid: processUid,
+      gid: imageUser?.gid ?? plan.processGid,
+      // root's supplementary groups are kept; in a user namespace they cannot be (README)
+      groups: imageUser ? imageGroups : plan.mode === "root" ? user.groups : plan.processGroups,
       terminal: options.action === "shell" && Deno.stdin.isTerminal() &&
         Deno.stdout.isTerminal(),
       capabilities,
-      noNewPrivileges: !!options.noPrivs || plan.processUid !== 0,
+      noNewPrivileges: !!options.noPrivs || processUid !== 0,
       namespaces: {
         // always (as SingularityCE's OCI mode): when the payload's PID 1 exits, whatever it
         // left running dies with it; the action script keeps signals working under PID 1
@@ -403,6 +448,10 @@ export async function launch(options: LaunchOptions): Promise<number> {
       gidMappings: plan.innerGidMappings,
       mounts,
     });
+    if (cdi) applyCdiToConfig(config, cdi);
+    if (options.resources && cgroups) {
+      applyResources(config, options.resources, cgroups, !skip.has("sys"));
+    }
     await Deno.writeTextFile(`${session.dir}/config.json`, JSON.stringify(config, null, 1));
 
     const stateRoot = `${layout.tmp}/state`;
