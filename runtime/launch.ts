@@ -452,7 +452,11 @@ export async function launch(options: LaunchOptions): Promise<number> {
     if (options.resources && cgroups) {
       applyResources(config, options.resources, cgroups, !skip.has("sys"));
     }
-    await Deno.writeTextFile(`${session.dir}/config.json`, JSON.stringify(config, null, 1));
+    const configText = JSON.stringify(config, null, 1);
+    await Deno.writeTextFile(`${session.dir}/config.json`, configText);
+    // a copy for debugging and the schema tests (tests/e2e/config_schema_test.ts)
+    const copy = Deno.env.get("SINGLET_CONFIG_COPY");
+    if (copy) await Deno.writeTextFile(copy, configText);
 
     const stateRoot = `${layout.tmp}/state`;
     const runtime = await chooseRuntime({
