@@ -22,7 +22,8 @@
  */
 import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
-import { FsType, openSif } from "../sif/mod.ts";
+import { FsType } from "../sif/_layout.ts";
+import { openSif } from "../sif/load.ts";
 import type { ExtractOptions, ExtractReport } from "./extract.ts";
 import { COMPRESSOR_NAMES, type Decompressor, decompressorFor } from "./decompress.ts";
 import {
