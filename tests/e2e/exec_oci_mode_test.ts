@@ -9,40 +9,9 @@ import assert from "node:assert/strict";
 import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
 import { runAs, testUser } from "../_helpers/unpriv.ts";
 import { testWithTools } from "../_helpers/tools.ts";
-import { BUSYBOX_CONFIG, busyboxLayerTar } from "../_helpers/fixtures.ts";
-import { buildImage, type ImageRunConfig, writeOciLayout } from "../_helpers/oci_writer.ts";
-import { writeTar } from "../_helpers/tar_writer.ts";
+import { appImageSif } from "./_oci_app_image.ts";
 
 const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll"];
-
-const PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1234:1234:App user:/home/app:/bin/sh\n";
-const GROUP = "root:x:0:\napp:x:1234:\ndata:x:2345:app\nother:x:3456:root\n";
-
-/** A two-layer image: busybox, then the app user and its directories. */
-async function appImageSif(dir: string, config: Record<string, unknown>): Promise<string> {
-  const base = await Deno.readFile(await busyboxLayerTar());
-  const app = writeTar([
-    { name: "etc/passwd", type: "file", content: PASSWD },
-    { name: "etc/group", type: "file", content: GROUP },
-    { name: "home", type: "directory" },
-    { name: "home/app", type: "directory", uid: 1234, gid: 1234 },
-    { name: "srv", type: "directory" },
-    { name: "srv/app", type: "directory", uid: 1234, gid: 1234 },
-  ]);
-  const image = buildImage({
-    layers: [base, app],
-    config: { ...BUSYBOX_CONFIG, ...config } as ImageRunConfig,
-  });
-  const layout = `${dir}/layout-${crypto.randomUUID().slice(0, 8)}`;
-  await writeOciLayout(layout, image, "app");
-  const sif = `${layout}.sif`;
-  const pull = await runSinglet(["pull", sif, `oci:${layout}:app`], {
-    env: { SINGULARITY_CACHEDIR: `${dir}/cache` },
-  });
-  assert.equal(pull.code, 0, pull.stderr);
-  await Deno.chmod(sif, 0o644);
-  return sif;
-}
 
 const SHOW = 'id -u; id -g; id -G; pwd; echo "$HOME"';
 
