@@ -49,5 +49,6 @@ export * from "./core/squashfs/extract.ts";
 export { launch } from "./runtime/launch.ts";
 export type { BindSpec, LaunchLogger, LaunchOptions } from "./runtime/launch.ts";
 export type { Action } from "./runtime/action_script.ts";
+export type { ResourceLimits } from "./runtime/resources.ts";
 export { hostGoArch, writeNativeSif } from "./core/image/native_sif.ts";
 export type { NativeSifParts } from "./core/image/native_sif.ts";
