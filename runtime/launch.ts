@@ -450,7 +450,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
     });
     if (cdi) applyCdiToConfig(config, cdi);
     if (options.resources && cgroups) {
-      applyResources(config, options.resources, cgroups, !skip.has("sys"));
+      // a user sees its delegated cgroup through the /sys bind already
+      applyResources(config, options.resources, cgroups, !skip.has("sys") && plan.mode === "root");
     }
     const configText = JSON.stringify(config, null, 1);
     await Deno.writeTextFile(`${session.dir}/config.json`, configText);
