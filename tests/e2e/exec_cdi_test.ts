@@ -1,8 +1,9 @@
 /**
  * `--device` and `--cdi-dirs`: CDI spec files (JSON and YAML) written by the test expose
  * the host's /dev/null as /dev/fake0 (created by the runtime as root, bound from the host
- * in a user namespace), bind a host directory, set variables and run a hook; unknown
- * devices and broken specs stop the launch before anything starts.
+ * in a user namespace, with or without subordinate ranges), bind a host directory, set
+ * variables and run a hook; unknown devices and broken specs stop the launch before
+ * anything starts.
  */
 import assert from "node:assert/strict";
 import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
@@ -105,6 +106,14 @@ testWithTools(
       const asUser = await runAs(user, [SINGLET_BIN, ...args], { cwd: "/tmp" });
       assert.equal(asUser.code, 0, asUser.stderr);
       assert.equal(asUser.stdout, EXPECTED);
+      assert.equal(await Deno.readTextFile(`${f.hookDir}/marker`), "hook ran\n");
+      await Deno.remove(`${f.hookDir}/marker`);
+
+      // a user without subordinate ranges (single-ID namespace): the same
+      const nosub = await testUser({ subids: false });
+      const single = await runAs(nosub, [SINGLET_BIN, ...args], { cwd: "/tmp" });
+      assert.equal(single.code, 0, single.stderr);
+      assert.equal(single.stdout, EXPECTED);
       assert.equal(await Deno.readTextFile(`${f.hookDir}/marker`), "hook ran\n");
 
       // without =all only the named device's edits apply
