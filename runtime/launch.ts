@@ -22,7 +22,7 @@ import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
 import { openImageFiles } from "../core/image/image_files.ts";
-import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
+import { type OverlayLayer, prepareRootfs, type RootfsLayout, rootfsPaths } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
 import { currentUser, planNamespace } from "./userns.ts";
@@ -182,6 +182,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
   // forwarded to the container.
   let pending: Deno.Signal | undefined;
   let forward: ((signal: Deno.Signal) => void) | undefined;
+  let rootfsReady: Promise<Settled<RootfsLayout>> | undefined;
   const handlers = SIGNALS.map((signal) => {
     const handler = () => {
       if (forward) forward(signal);
@@ -193,14 +194,14 @@ export async function launch(options: LaunchOptions): Promise<number> {
   try {
     log.debug(`session ${session.id}: holder pid ${session.holderPid}, mode ${plan.mode}`);
     const overlays = (options.overlays ?? []).map(parseOverlay);
-    const layout = await prepareRootfs(session, image, {
+    // The mounts are made while the bundle is computed (awaited before the runtime starts).
+    rootfsReady = settle(prepareRootfs(session, image, {
       writable: !!options.writable,
       ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
       overlays,
       forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
-    });
-    log.debug(`rootfs ${layout.rootfs} (overlay: ${layout.overlay})`);
-    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
+    }));
+    const layout = rootfsPaths(session.dir);
 
     const skip = new Set(options.noMount ?? []);
     const mounts: OciMount[] = systemMounts({
@@ -405,6 +406,11 @@ export async function launch(options: LaunchOptions): Promise<number> {
     });
     await Deno.writeTextFile(`${session.dir}/config.json`, JSON.stringify(config, null, 1));
 
+    const mounted = await rootfsReady;
+    if ("error" in mounted) throw mounted.error;
+    log.debug(`rootfs ${layout.rootfs} (overlay: ${mounted.value.overlay})`);
+    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
+
     const stateRoot = `${layout.tmp}/state`;
     const runtime = await chooseRuntime({
       requested: options.runtime,
@@ -430,11 +436,23 @@ export async function launch(options: LaunchOptions): Promise<number> {
     forward = undefined;
     if (status.signal) return 128 + (SIGNAL_NUMBER[status.signal] ?? 0);
     return status.code;
+  } catch (error) {
+    // a failed mount is reported first, as when the mounts were made before the bundle
+    const mounted = await rootfsReady;
+    if (mounted && "error" in mounted) throw mounted.error;
+    throw error;
   } finally {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     await session.close();
     files.close();
   }
+}
+
+type Settled<T> = { value: T } | { error: unknown };
+
+/** A promise that never rejects (so it may be awaited late without an unhandled rejection). */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then((value) => ({ value }), (error) => ({ error }));
 }
 
 /** Run a do-nothing container with crun to learn whether it works on this host. */
