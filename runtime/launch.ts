@@ -21,8 +21,7 @@ import {
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
-import { openImageFiles } from "../core/image/image_files.ts";
-import { type OverlayLayer, prepareRootfs, type RootfsLayout, rootfsPaths } from "./mounts.ts";
+import { type OverlayLayer, prepareRootfs, rootfsPaths } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
 import { currentUser, planNamespace } from "./userns.ts";
@@ -159,12 +158,24 @@ export async function launch(options: LaunchOptions): Promise<number> {
     );
   }
   const stateDir = await stateDirectory(user.uid);
-  // independent steps, in parallel: reading the image's metadata, sweeping stale
-  // sessions, starting this session's namespaces
+  const overlays = (options.overlays ?? []).map(parseOverlay);
+  // independent steps, in parallel: starting this session's namespaces and mounting the
+  // image in them, reading the image's metadata (its SquashFS reader and node:zlib load
+  // meanwhile: they are imported here, not up front), sweeping stale sessions. The mounts
+  // are awaited only before the runtime starts.
+  const sessionOpening = Session.open(stateDir, plan);
+  const rootfsReady = settle(sessionOpening.then((session) =>
+    prepareRootfs(session, image, {
+      writable: !!options.writable,
+      ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
+      overlays,
+      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
+    })
+  ));
   const [filesResult, staleResult, sessionResult] = await Promise.allSettled([
-    openImageFiles(options.image),
+    import("../core/image/image_files.ts").then((m) => m.openImageFiles(options.image)),
     removeStaleSessions(stateDir),
-    Session.open(stateDir, plan),
+    sessionOpening,
   ]);
   if (filesResult.status === "rejected" || sessionResult.status === "rejected") {
     if (filesResult.status === "fulfilled") filesResult.value.close();
@@ -182,7 +193,6 @@ export async function launch(options: LaunchOptions): Promise<number> {
   // forwarded to the container.
   let pending: Deno.Signal | undefined;
   let forward: ((signal: Deno.Signal) => void) | undefined;
-  let rootfsReady: Promise<Settled<RootfsLayout>> | undefined;
   const handlers = SIGNALS.map((signal) => {
     const handler = () => {
       if (forward) forward(signal);
@@ -193,14 +203,6 @@ export async function launch(options: LaunchOptions): Promise<number> {
   });
   try {
     log.debug(`session ${session.id}: holder pid ${session.holderPid}, mode ${plan.mode}`);
-    const overlays = (options.overlays ?? []).map(parseOverlay);
-    // The mounts are made while the bundle is computed (awaited before the runtime starts).
-    rootfsReady = settle(prepareRootfs(session, image, {
-      writable: !!options.writable,
-      ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
-      overlays,
-      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
-    }));
     const layout = rootfsPaths(session.dir);
 
     const skip = new Set(options.noMount ?? []);
@@ -439,7 +441,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
   } catch (error) {
     // a failed mount is reported first, as when the mounts were made before the bundle
     const mounted = await rootfsReady;
-    if (mounted && "error" in mounted) throw mounted.error;
+    if ("error" in mounted) throw mounted.error;
     throw error;
   } finally {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
