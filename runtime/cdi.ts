@@ -17,7 +17,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import { SingletError } from "../core/errors.ts";
 import type { OciConfig, OciMount } from "./bundle.ts";
 
@@ -213,10 +212,17 @@ export function parseDeviceName(qualified: string): { kind: string; name: string
  *
  * @param file Path of a `.json`, `.yaml` or `.yml` file.
  * @param text Its content.
+ * @param parseYaml The YAML parser (the npm `yaml` package's `parse`; loaded by
+ *   {@linkcode loadCdiSpecs} only when a YAML file is read, so JSON-only launches and
+ *   launches without `--device` never load it).
  * @returns The spec.
  * @throws {SingletError} Naming the file when it does not parse or breaks the spec.
  */
-export function parseCdiSpec(file: string, text: string): CdiSpec {
+export function parseCdiSpec(
+  file: string,
+  text: string,
+  parseYaml: (text: string) => unknown = yamlUnavailable,
+): CdiSpec {
   const bad = (what: string): never => {
     throw new SingletError(`Cannot read CDI spec "${file}": ${what}`, {
       hint: "fix or remove the spec file (see the CDI specification), or choose other " +
@@ -426,7 +432,8 @@ export async function loadCdiSpecs(dirs: readonly string[]): Promise<CdiSpec[]> 
           cause: error,
         });
       }
-      specs.push(parseCdiSpec(file, text));
+      const yaml = file.endsWith(".json") ? undefined : (await import("yaml")).parse;
+      specs.push(parseCdiSpec(file, text, yaml));
     }
   }
   return specs;
@@ -612,6 +619,10 @@ async function hostNode(path: string): Promise<HostNode | undefined> {
     minor,
     mode: (info.mode ?? 0o666) & 0o777,
   };
+}
+
+function yamlUnavailable(): never {
+  throw new Error("no YAML parser given");
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

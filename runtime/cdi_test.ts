@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
 import { SingletError } from "../core/errors.ts";
 import { parseCdiSpec, parseDeviceName, resolveCdiDevices } from "./cdi.ts";
 
@@ -30,7 +31,7 @@ Deno.test("fully qualified device names split into kind and name; others are ref
 });
 
 Deno.test("a YAML spec parses; JSON and YAML problems name the file", () => {
-  const spec = parseCdiSpec("/etc/cdi/v.yaml", YAML);
+  const spec = parseCdiSpec("/etc/cdi/v.yaml", YAML, parseYaml);
   assert.equal(spec.kind, "vendor.com/gpu");
   assert.deepEqual(spec.devices.map((d) => d.name), ["gpu0", "gpu1"]);
   assert.deepEqual(spec.containerEdits.env, ["SPEC=1"]);
@@ -51,7 +52,7 @@ Deno.test("a YAML spec parses; JSON and YAML problems name the file", () => {
     ],
   ];
   for (const [file, text, pattern] of cases) {
-    assert.throws(() => parseCdiSpec(file, text), (error: Error) => {
+    assert.throws(() => parseCdiSpec(file, text, parseYaml), (error: Error) => {
       assert.ok(error instanceof SingletError);
       assert.match(error.message, pattern);
       assert.ok(error.message.includes(file));
@@ -61,7 +62,7 @@ Deno.test("a YAML spec parses; JSON and YAML problems name the file", () => {
 });
 
 Deno.test("as root, device nodes become runtime devices with cgroup rules; spec edits apply once", async () => {
-  const spec = parseCdiSpec("/etc/cdi/v.yaml", YAML);
+  const spec = parseCdiSpec("/etc/cdi/v.yaml", YAML, parseYaml);
   const edits = await resolveCdiDevices(["vendor.com/gpu=all"], [spec], { root: true });
   assert.deepEqual(edits.applied, ["vendor.com/gpu=gpu0", "vendor.com/gpu=gpu1"]);
   assert.deepEqual(edits.env, [["SPEC", "1"], ["DEV", "0"], ["DEV", "1"]]);

@@ -18,14 +18,11 @@ import {
   systemMounts,
   tmpfsMount,
 } from "./bundle.ts";
-import { applyCdiToConfig, DEFAULT_CDI_DIRS, loadCdiSpecs, resolveCdiDevices } from "./cdi.ts";
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
-import { openImageFiles } from "../core/image/image_files.ts";
-import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
+import { type OverlayLayer, prepareRootfs, rootfsPaths } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
-import { checkImageUserMapped, readOciImageConfig, resolveImageUser } from "./oci_user.ts";
 import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
 import { currentUser, planNamespace } from "./userns.ts";
@@ -170,10 +167,14 @@ export async function launch(options: LaunchOptions): Promise<number> {
     );
   }
   // checked before anything starts: a bad CDI spec or unusable limits start nothing
-  const cdi = options.devices?.length
-    ? await resolveCdiDevices(
+  // loaded only when asked for: every other launch starts without them
+  const cdiModule = options.devices?.length ? await import("./cdi.ts") : undefined;
+  const cdi = cdiModule && options.devices
+    ? await cdiModule.resolveCdiDevices(
       options.devices,
-      await loadCdiSpecs(options.cdiDirs?.length ? options.cdiDirs : DEFAULT_CDI_DIRS),
+      await cdiModule.loadCdiSpecs(
+        options.cdiDirs?.length ? options.cdiDirs : cdiModule.DEFAULT_CDI_DIRS,
+      ),
       { root: plan.mode === "root" },
     )
     : undefined;
@@ -186,14 +187,27 @@ export async function launch(options: LaunchOptions): Promise<number> {
       name: `singlet-${crypto.randomUUID()}`,
     })
     : undefined;
-  const ociImage = options.oci ? await readOciImageConfig(image) : undefined;
+  const ociUser = options.oci ? await import("./oci_user.ts") : undefined;
+  const ociImage = ociUser ? await ociUser.readOciImageConfig(image) : undefined;
   const stateDir = await stateDirectory(user.uid);
-  // independent steps, in parallel: reading the image's metadata, sweeping stale
-  // sessions, starting this session's namespaces
+  const overlays = (options.overlays ?? []).map(parseOverlay);
+  // independent steps, in parallel: starting this session's namespaces and mounting the
+  // image in them, reading the image's metadata (its SquashFS reader and node:zlib load
+  // meanwhile: they are imported here, not up front), sweeping stale sessions. The mounts
+  // are awaited only before the runtime starts.
+  const sessionOpening = Session.open(stateDir, plan);
+  const rootfsReady = settle(sessionOpening.then((session) =>
+    prepareRootfs(session, image, {
+      writable: !!options.writable,
+      ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
+      overlays,
+      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
+    })
+  ));
   const [filesResult, staleResult, sessionResult] = await Promise.allSettled([
-    openImageFiles(options.image),
+    import("../core/image/image_files.ts").then((m) => m.openImageFiles(options.image)),
     removeStaleSessions(stateDir),
-    Session.open(stateDir, plan),
+    sessionOpening,
   ]);
   if (filesResult.status === "rejected" || sessionResult.status === "rejected") {
     if (filesResult.status === "fulfilled") filesResult.value.close();
@@ -221,27 +235,21 @@ export async function launch(options: LaunchOptions): Promise<number> {
   });
   try {
     log.debug(`session ${session.id}: holder pid ${session.holderPid}, mode ${plan.mode}`);
-    const overlays = (options.overlays ?? []).map(parseOverlay);
-    const layout = await prepareRootfs(session, image, {
-      writable: !!options.writable,
-      ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
-      overlays,
-      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
-    });
-    log.debug(`rootfs ${layout.rootfs} (overlay: ${layout.overlay})`);
-    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
+    const layout = rootfsPaths(session.dir);
 
     const skip = new Set(options.noMount ?? []);
     // --oci: the image's USER (resolved in its own /etc/passwd and /etc/group)
-    const imageUser = ociImage?.user
-      ? resolveImageUser(
+    const imageUser = ociUser && ociImage?.user
+      ? ociUser.resolveImageUser(
         ociImage.user,
         await files.readText("/etc/passwd") ?? "",
         await files.readText("/etc/group") ?? "",
         options.image,
       )
       : undefined;
-    const imageGroups = imageUser ? checkImageUserMapped(imageUser, plan, options.image) : [];
+    const imageGroups = ociUser && imageUser
+      ? ociUser.checkImageUserMapped(imageUser, plan, options.image)
+      : [];
     const mounts: OciMount[] = systemMounts({
       root: plan.mode === "root",
       ipc: !!(options.ipc || options.containall),
@@ -448,7 +456,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
       gidMappings: plan.innerGidMappings,
       mounts,
     });
-    if (cdi) applyCdiToConfig(config, cdi);
+    if (cdiModule && cdi) cdiModule.applyCdiToConfig(config, cdi);
     if (options.resources && cgroups) {
       // a user sees its delegated cgroup through the /sys bind already
       applyResources(config, options.resources, cgroups, !skip.has("sys") && plan.mode === "root");
@@ -458,6 +466,11 @@ export async function launch(options: LaunchOptions): Promise<number> {
     // a copy for debugging and the schema tests (tests/e2e/config_schema_test.ts)
     const copy = Deno.env.get("SINGLET_CONFIG_COPY");
     if (copy) await Deno.writeTextFile(copy, configText);
+
+    const mounted = await rootfsReady;
+    if ("error" in mounted) throw mounted.error;
+    log.debug(`rootfs ${layout.rootfs} (overlay: ${mounted.value.overlay})`);
+    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
 
     const stateRoot = `${layout.tmp}/state`;
     const runtime = await chooseRuntime({
@@ -484,11 +497,23 @@ export async function launch(options: LaunchOptions): Promise<number> {
     forward = undefined;
     if (status.signal) return 128 + (SIGNAL_NUMBER[status.signal] ?? 0);
     return status.code;
+  } catch (error) {
+    // a failed mount is reported first, as when the mounts were made before the bundle
+    const mounted = await rootfsReady;
+    if ("error" in mounted) throw mounted.error;
+    throw error;
   } finally {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     await session.close();
     files.close();
   }
+}
+
+type Settled<T> = { value: T } | { error: unknown };
+
+/** A promise that never rejects (so it may be awaited late without an unhandled rejection). */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then((value) => ({ value }), (error) => ({ error }));
 }
 
 /** Run a do-nothing container with crun to learn whether it works on this host. */

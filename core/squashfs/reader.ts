@@ -20,7 +20,6 @@
  *
  * @module
  */
-import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
 import { FsType } from "../sif/_layout.ts";
 import { openSif } from "../sif/load.ts";
@@ -155,7 +154,7 @@ export class SquashfsReader {
   readonly compressor: string;
   /** Superblock modification time. */
   readonly mtime: number;
-  #fd: number;
+  #file: Deno.FsFile | undefined;
   #offset: number;
   #decompress: Decompressor;
   #wasm: SqfsWasm;
@@ -169,14 +168,14 @@ export class SquashfsReader {
 
   private constructor(
     source: string,
-    fd: number,
+    file: Deno.FsFile,
     offset: number,
     wasm: SqfsWasm,
     decompress: Decompressor,
     layout: number[],
   ) {
     this.source = source;
-    this.#fd = fd;
+    this.#file = file;
     this.#offset = offset;
     this.#wasm = wasm;
     this.#decompress = decompress;
@@ -197,14 +196,14 @@ export class SquashfsReader {
    */
   static async open(path: string, options: SquashfsOpenOptions = {}): Promise<SquashfsReader> {
     const wasm = await SqfsWasm.create();
-    let fd: number;
+    let fd: Deno.FsFile;
     try {
       if (Deno.statSync(path).isDirectory) {
         throw new SingletError(`Cannot open SquashFS image "${path}": it is a directory`, {
           hint: "name a SquashFS image or SIF file",
         });
       }
-      fd = fs.openSync(path, "r");
+      fd = Deno.openSync(path, { read: true });
     } catch (error) {
       if (error instanceof SingletError) throw error;
       const reason = error instanceof Deno.errors.NotFound
@@ -218,7 +217,7 @@ export class SquashfsReader {
       });
     }
     try {
-      const fileSize = fs.fstatSync(fd).size;
+      const fileSize = fd.statSync().size;
       if (options.offset === undefined && fileSize >= 42 && isSif(preadExact(fd, 32, 10))) {
         options = { ...options, ...(await sifPartition(path)) };
       }
@@ -241,7 +240,7 @@ export class SquashfsReader {
       reader.#load(layout);
       return reader;
     } catch (error) {
-      fs.closeSync(fd);
+      fd.close();
       wasm.close();
       throw imageError(path, error);
     }
@@ -249,13 +248,14 @@ export class SquashfsReader {
 
   /** Release the file and the parser state. */
   close(): void {
-    if (this.#fd >= 0) fs.closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file?.close();
+    this.#file = undefined;
     this.#wasm.close();
   }
 
   #pread(position: number, length: number): Uint8Array {
-    return preadExact(this.#fd, this.#offset + position, length);
+    if (!this.#file) throw new Error(`Cannot read "${this.source}": the reader is closed`);
+    return preadExact(this.#file, this.#offset + position, length);
   }
 
   #load(layout: number[]): void {
@@ -792,12 +792,20 @@ async function sifPartition(path: string): Promise<{ offset: number; size: numbe
   }
 }
 
-function preadExact(fd: number, position: number, length: number): Uint8Array {
+/**
+ * Read exactly `length` bytes at `position`. Deno's own file API (seek, then read) rather
+ * than `node:fs`: importing `node:fs` costs every `singlet exec` several ms of start-up, and
+ * reads are synchronous, so nothing can move the file position in between.
+ */
+function preadExact(file: Deno.FsFile, position: number, length: number): Uint8Array {
   const buf = new Uint8Array(length);
   let done = 0;
+  file.seekSync(position, Deno.SeekMode.Start);
   while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, position + done);
-    if (n <= 0) throw corrupt(`unexpected end of file reading ${length} bytes at ${position}`);
+    const n = file.readSync(buf.subarray(done));
+    if (n === null || n <= 0) {
+      throw corrupt(`unexpected end of file reading ${length} bytes at ${position}`);
+    }
     done += n;
   }
   return buf;
