@@ -286,6 +286,12 @@ const FLAGS: FlagSpec[] = [
     kind: "string",
   },
   {
+    flags: "--app <name>",
+    help: "set an application to run inside a container",
+    env: ["APP", "APPNAME"],
+    kind: "string",
+  },
+  {
     flags: "-s, --shell <path>",
     help: "path to program to use for interactive shell",
     env: ["SHELL"],
@@ -509,6 +515,7 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     image,
     action: verb,
     args,
+    app: v.app as string | undefined,
     binds: [
       ...parseBinds(v.bind as string[] | undefined ?? []),
       ...parseMounts(v.mount as string[] | undefined ?? []),

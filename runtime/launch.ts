@@ -25,6 +25,7 @@ import { type OverlayLayer, prepareRootfs, rootfsPaths } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
+import { appVariables } from "./scif_app.ts";
 import { currentUser, planNamespace } from "./userns.ts";
 
 /** Messages the runtime wants shown; the CLI routes them to its logger. */
@@ -55,6 +56,8 @@ export interface LaunchOptions {
   action: Action;
   /** Arguments: the command for exec, runscript arguments for run. */
   args: string[];
+  /** --app: the SCIF app to run (`scif_app.ts`). */
+  app?: string | undefined;
   /** -B/--bind and --mount. */
   binds?: BindSpec[];
   /** --no-home. */
@@ -387,6 +390,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
       ).join(",");
     }
     if (options.shell) runtimeVars.SINGULARITY_SHELL = options.shell;
+    if (options.app) {
+      Object.assign(runtimeVars, await appVariables(files, options.app, options.image));
+    }
     if (options.nv || options.rocm) runtimeVars.LD_LIBRARY_PATH = "/.singularity.d/libs";
     const env = buildEnvironment(hostEnv, {
       cleanenv: !!(options.cleanenv || options.containall),

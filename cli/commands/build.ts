@@ -103,7 +103,12 @@ export function registerBuild(program: Command): void {
     .option("-F, --force", "overwrite an image file if it exists")
     .option("-s, --sandbox", "build image as sandbox format (chroot directory structure)")
     .option("-u, --update", "run definition over existing container (skips header)")
-    .option("--section <name>", "only run specific section(s) of deffile (repeatable)", collect)
+    .option(
+      "--section <name>",
+      "only run specific section(s) of deffile: pre, setup, files, post, environment, " +
+        "runscript, startscript, test, help, labels, all, none (comma list, repeatable)",
+      collect,
+    )
     .option("-T, --notest", "build without running tests in %test section")
     .option("--fix-perms", "ensure owner has rwX permissions on all container content")
     .option(
