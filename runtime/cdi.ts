@@ -93,6 +93,8 @@ export interface CdiContainerEdits {
   hooks?: CdiHook[];
   /** Extra supplementary groups. */
   additionalGids?: number[];
+  /** Edits the spec has that singlet cannot apply (`netDevices`, `intelRdt`). */
+  unsupported?: string[];
 }
 
 /** One device of a spec. */
@@ -277,6 +279,12 @@ function parseEdits(
   if (value === undefined || value === null) return {};
   if (!isObject(value)) return bad(`${where}: "containerEdits" is not an object`);
   const edits: CdiContainerEdits = {};
+  // newer spec versions' edits singlet has no way to apply: refused when the device is
+  // asked for, rather than silently left out
+  const unsupported = ["netDevices", "intelRdt"].filter((key) =>
+    value[key] !== undefined && value[key] !== null
+  );
+  if (unsupported.length) edits.unsupported = unsupported;
   const list = (key: string): unknown[] | undefined => {
     const v = value[key];
     if (v === undefined || v === null) return undefined;
@@ -500,9 +508,11 @@ export async function resolveCdiDevices(
     applied: chosen.map(({ spec, device }) => `${spec.kind}=${device.name}`),
   };
   const specsUsed = [...new Set(chosen.map((c) => c.spec))];
-  for (const spec of specsUsed) await addEdits(edits, spec.containerEdits, spec.file, options);
+  for (const spec of specsUsed) {
+    await addEdits(edits, spec.containerEdits, spec.file, `${spec.kind}=*`, options);
+  }
   for (const { spec, device } of chosen) {
-    await addEdits(edits, device.containerEdits, spec.file, options);
+    await addEdits(edits, device.containerEdits, spec.file, `${spec.kind}=${device.name}`, options);
   }
   return edits;
 }
@@ -511,8 +521,16 @@ async function addEdits(
   out: CdiEdits,
   edits: CdiContainerEdits,
   file: string,
+  name: string,
   options: CdiApplyOptions,
 ): Promise<void> {
+  if (edits.unsupported?.length) {
+    throw new SingletError(
+      `Cannot use CDI device "${name}" from "${file}": singlet cannot apply its ` +
+        `${edits.unsupported.join(" and ")} edits`,
+      { hint: "use a runtime with full CDI support (e.g. podman) for this device" },
+    );
+  }
   for (const entry of edits.env ?? []) {
     const eq = entry.indexOf("=");
     out.env.push([entry.slice(0, eq), entry.slice(eq + 1)]);

@@ -138,3 +138,23 @@ Deno.test("a later spec directory wins a device both define", async () => {
   );
   assert.deepEqual(edits.env, [["FROM", "run"]]);
 });
+
+Deno.test("a requested device with edits singlet cannot apply is refused by name", async () => {
+  const spec = parseCdiSpec(
+    "n.json",
+    JSON.stringify({
+      cdiVersion: "0.8.0",
+      kind: "v.com/nic",
+      devices: [
+        { name: "eth", containerEdits: { netDevices: [{ hostInterfaceName: "eth9", name: "e" }] } },
+        { name: "plain", containerEdits: { env: ["A=1"] } },
+      ],
+    }),
+  );
+  await assert.rejects(
+    resolveCdiDevices(["v.com/nic=eth"], [spec], { root: true }),
+    /Cannot use CDI device "v\.com\/nic=eth" from "n\.json": singlet cannot apply its netDevices edits/,
+  );
+  const plain = await resolveCdiDevices(["v.com/nic=plain"], [spec], { root: true });
+  assert.deepEqual(plain.env, [["A", "1"]]);
+});
