@@ -411,3 +411,26 @@ export function groupWithUser(image: string, user: UserIdentity): string {
   }
   return lines.join("\n") + "\n";
 }
+
+/**
+ * Add the host's entries for the user's supplementary groups to a container `/etc/group`
+ * (those whose gid it does not name yet), with the user as a member, so `id` names them.
+ *
+ * @param group The container's /etc/group content.
+ * @param host The host's /etc/group content.
+ * @param user The user (its `groups`).
+ * @returns The new content.
+ */
+export function withHostGroups(group: string, host: string, user: UserIdentity): string {
+  const lines = group.split("\n").filter((line) => line.trim() !== "");
+  const named = new Set(lines.map((line) => line.split(":")[2]));
+  for (const line of host.split("\n")) {
+    const fields = line.split(":");
+    if (fields.length < 4 || named.has(fields[2]) || !user.groups.includes(Number(fields[2]))) {
+      continue;
+    }
+    named.add(fields[2]);
+    lines.push(`${fields[0]}:x:${fields[2]}:${user.name}`);
+  }
+  return lines.join("\n") + "\n";
+}

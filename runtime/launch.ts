@@ -17,6 +17,7 @@ import {
   passwdWithUser,
   systemMounts,
   tmpfsMount,
+  withHostGroups,
 } from "./bundle.ts";
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
@@ -338,7 +339,11 @@ export async function launch(options: LaunchOptions): Promise<number> {
     const etc = `${session.dir}/etc`;
     await Deno.mkdir(etc);
     const passwd = passwdWithUser(await files.readText("/etc/passwd") ?? "", user, homeDest);
-    const group = groupWithUser(await files.readText("/etc/group") ?? "", user);
+    let group = groupWithUser(await files.readText("/etc/group") ?? "", user);
+    // root keeps its supplementary groups: name them inside too
+    if (plan.mode === "root" && user.groups.length) {
+      group = withHostGroups(group, await Deno.readTextFile("/etc/group").catch(() => ""), user);
+    }
     await Deno.writeTextFile(`${etc}/passwd`, passwd);
     await Deno.writeTextFile(`${etc}/group`, group);
     if ((plan.processUid !== 0 || plan.mode === "root") && !imageUser) {

@@ -39,13 +39,15 @@ testWithTools(
       await Deno.writeTextFile(secret, "group only\n");
       await run("chgrp", GROUP, secret);
       await Deno.chmod(secret, 0o640);
-      const script = `id -G; cat ${secret} 2>/dev/null || echo denied`;
+      const script = `id -G; cat ${secret} 2>/dev/null || echo denied; id -Gn`;
 
       const root = await runSinglet(["exec", sif, "sh", "-c", script], { cwd: "/tmp" });
       assert.equal(root.code, 0, root.stderr);
-      const [rootGroups, rootRead] = root.stdout.split("\n");
+      const [rootGroups, rootRead, rootNames] = root.stdout.split("\n");
       assert.ok(rootGroups!.split(" ").includes(gid), root.stdout);
       assert.equal(rootRead, "group only");
+      // named inside too (the container's /etc/group has the host's entry)
+      assert.ok(rootNames!.split(" ").includes(GROUP), root.stdout);
 
       // the user can read it outside, not inside: the group is gone there
       const outside = await runAs(user, ["cat", secret]);
@@ -54,7 +56,7 @@ testWithTools(
         cwd: "/tmp",
       });
       assert.equal(inside.code, 0, inside.stderr);
-      assert.equal(inside.stdout, `${user.gid}\ndenied\n`);
+      assert.equal(inside.stdout, `${user.gid}\ndenied\n${user.name}\n`);
     } finally {
       await run("groupdel", GROUP);
       await Deno.remove(dir, { recursive: true });
