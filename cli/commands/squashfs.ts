@@ -195,11 +195,13 @@ export function registerSquashfsPack(program: Command): void {
       "source directories or layer tars (applied in order, with OCI whiteouts); the last argument is the output image",
     )
     .addOption(
-      new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd"]).default("gzip"),
+      new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd", "lz4"]).default(
+        "gzip",
+      ),
     )
     .option(
       "--level <n>",
-      `compression level (gzip 1-9, default ${DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3)`,
+      `compression level (gzip 1-9, default ${DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3; lz4 none)`,
     )
     .option("--block-size <bytes>", "data block size, 4K to 1M", "131072")
     .option("--all-root", "make every file owned by root (uid and gid 0)")
@@ -222,6 +224,9 @@ export function registerSquashfsPack(program: Command): void {
       }
       const out = args[args.length - 1]!;
       const srcs = args.slice(0, -1);
+      if (opts.comp === "lz4" && opts.level !== undefined) {
+        throw new UsageError("Cannot use --level with --comp lz4: lz4 has no levels");
+      }
       const maxLevel = opts.comp === "gzip" ? 9 : 22;
       const level = opts.level === undefined
         ? undefined

@@ -6,9 +6,10 @@
  *
  * @module
  */
+import { workerLz4Compressor } from "./_codecs_wasm.ts";
 
 /** Compressors the pool runs. */
-export type PoolCompressor = "gzip" | "zstd";
+export type PoolCompressor = "gzip" | "zstd" | "lz4";
 
 const WORKER_SOURCE = `
 import zlib from "node:zlib";
@@ -105,7 +106,9 @@ self.onmessage = (event) => {
     // One output chunk per block (the default is 16 KiB chunks, concatenated: garbage that
     // grew each worker's heap); the compressed bytes do not depend on it.
     const chunkSize = Math.max(blockSize, 16384);
-    compress = compressor === "gzip"
+    compress = compressor === "lz4"
+      ? workerLz4Compressor(message.init.codecs)
+      : compressor === "gzip"
       ? (b) => zlib.deflateSync(b, { level, chunkSize })
       : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length, chunkSize });
     return;
@@ -131,7 +134,7 @@ self.onmessage = (event) => {
     self.postMessage({ id, buffer, error: String(error) }, [buffer]);
   }
 };
-` + zstdFrameLength.toString();
+` + zstdFrameLength.toString() + workerLz4Compressor.toString();
 
 let workerUrl: string | undefined;
 
@@ -253,12 +256,19 @@ export class CompressPool {
    * Start `size` workers.
    *
    * @param size Number of workers (at least 1).
-   * @param compressor "gzip" (zlib stream, as SquashFS stores it) or "zstd".
+   * @param compressor "gzip" (zlib stream, as SquashFS stores it), "zstd" or "lz4".
    * @param level Compression level.
    * @param blockSize The image's block size: zstd frames declare a window no larger (see
    *   {@linkcode zstdWindowLog}).
+   * @param codecs The codecs module's bytes, for "lz4" (`codecsWasmBytes()`).
    */
-  constructor(size: number, compressor: PoolCompressor, level: number, blockSize: number) {
+  constructor(
+    size: number,
+    compressor: PoolCompressor,
+    level: number,
+    blockSize: number,
+    codecs?: Uint8Array,
+  ) {
     this.#zstd = compressor === "zstd";
     workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
     this.#workers = [];
@@ -271,7 +281,7 @@ export class CompressPool {
         this.#fail(new Error(`Cannot compress a block: worker failed: ${event.message}`));
       };
       worker.postMessage({
-        init: { compressor, level, blockSize, windowLog: zstdWindowLog(blockSize) },
+        init: { compressor, level, blockSize, windowLog: zstdWindowLog(blockSize), codecs },
       });
       this.#workers.push(worker);
       this.#load.push(0);

@@ -159,6 +159,12 @@ const VARIANTS: string[][] = [
   ["-all-root"],
   ["-comp", "lz4"],
   ["-comp", "lz4", "-Xhc"],
+  // A compressor-options block and a smaller deflate window (issue 4's case).
+  ["-comp", "gzip", "-Xcompression-level", "1", "-Xwindow-size", "12"],
+  // xz and lzma through the codecs crate (lzma-rs); xz with a dictionary below the block.
+  ["-comp", "xz"],
+  ["-comp", "xz", "-Xdict-size", "25%", "-b", "64K"],
+  ["-comp", "lzma"],
 ];
 
 testWithTools(
@@ -198,6 +204,36 @@ testWithTools(
     }
   },
   { root: true },
+);
+
+testWithTools(
+  "an xz image made with a BCJ filter is refused as unsupported, not as corrupt",
+  ["mksquashfs", "busybox"],
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "singlet-sqfs-bcj-" });
+    // mksquashfs picks the BCJ filter per block where it wins: machine code makes it win.
+    await Deno.mkdir(`${dir}/bcj-src`, { recursive: true });
+    await Deno.copyFile(
+      await sh("sh", ["-c", "command -v busybox"]).then((s) => s.trim()),
+      `${dir}/bcj-src/busybox`,
+    );
+    const image = `${dir}/bcj.sqfs`;
+    await sh("mksquashfs", [
+      `${dir}/bcj-src`,
+      image,
+      "-noappend",
+      "-quiet",
+      "-comp",
+      "xz",
+      "-Xbcj",
+      "x86",
+    ]);
+    const result = await runSinglet(["squashfs", "extract", image, `${dir}/bcj-out`]);
+    assert.equal(result.code, 255, result.stderr);
+    assert.match(result.stderr, /FATAL: +.*xz filter is not supported/);
+    assert.doesNotMatch(result.stderr, /corrupt/);
+    await Deno.remove(dir, { recursive: true });
+  },
 );
 
 testWithTools(
