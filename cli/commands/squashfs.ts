@@ -8,7 +8,8 @@
 import { action, type Command, Option } from "../_command.ts";
 import { log, Progress } from "../_output.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
-import { DirectorySource } from "../../core/squashfs/directory_source.ts";
+import { DirectorySource, type XattrProvider } from "../../core/squashfs/directory_source.ts";
+import { hostXattrReader } from "../../runtime/xattr_reader.ts";
 import {
   DEFAULT_GZIP_LEVEL,
   type SquashfsCompressor,
@@ -42,7 +43,7 @@ interface PackOptions {
   allRoot?: boolean;
   mtime?: string;
   fragments: boolean;
-  xattrs: boolean;
+  xattrs?: boolean;
   processors?: string;
 }
 
@@ -90,7 +91,11 @@ interface PackSource {
  * other are applied in order with OCI layer semantics (whiteouts, opaque directories) by
  * {@linkcode mergeLayers}, in one streaming pass.
  */
-function openSources(srcs: string[], warn: (message: string) => void): PackSource[] {
+function openSources(
+  srcs: string[],
+  warn: (message: string) => void,
+  xattrs?: XattrProvider,
+): PackSource[] {
   const sources: PackSource[] = [];
   let layers: { path: string; size: number }[] = [];
   const flushLayers = () => {
@@ -130,7 +135,7 @@ function openSources(srcs: string[], warn: (message: string) => void): PackSourc
     }
     if (info.isDirectory) {
       flushLayers();
-      sources.push(DirectorySource.scan(src, { onWarning: warn }));
+      sources.push(DirectorySource.scan(src, { onWarning: warn, ...(xattrs ? { xattrs } : {}) }));
     } else if (info.isFile && looksLikeLayer(src)) {
       layers.push({ path: src, size: layerSizeHint(src, info.size) });
     } else {
@@ -207,6 +212,10 @@ export function registerSquashfsPack(program: Command): void {
     .option("--all-root", "make every file owned by root (uid and gid 0)")
     .option("--mtime <time>", "set every modification time (seconds since the epoch or a date)")
     .option("--no-fragments", "do not pack file tails into shared fragment blocks")
+    .option(
+      "--xattrs",
+      "store extended attributes and fail if a directory's cannot be read (default: store them, warn if they cannot be read)",
+    )
     .option("--no-xattrs", "do not store extended attributes")
     .option("--processors <n>", "blocks compressed in parallel (default: number of CPUs)")
     .addHelpText(
@@ -231,7 +240,11 @@ export function registerSquashfsPack(program: Command): void {
       const level = opts.level === undefined
         ? undefined
         : integer(opts.level, "--level", 1, maxLevel);
-      const sources = openSources(srcs, (m) => log.warning(m));
+      // Directories' xattrs come from one getfattr run per tree (Deno cannot read them).
+      const xattrs = opts.xattrs === false
+        ? undefined
+        : hostXattrReader({ required: opts.xattrs === true, onWarning: (m) => log.warning(m) });
+      const sources = openSources(srcs, (m) => log.warning(m), xattrs);
       const total = sources.reduce((n, s) => n + s.totalBytes, 0);
       const bar = new Progress(`Packing ${out}`, total);
       const options = {
@@ -241,7 +254,7 @@ export function registerSquashfsPack(program: Command): void {
         ...(opts.allRoot ? { allRoot: true } : {}),
         ...(opts.mtime === undefined ? {} : { mtime: mtime(opts.mtime) }),
         noFragments: !opts.fragments,
-        noXattrs: !opts.xattrs,
+        noXattrs: opts.xattrs === false,
         ...(opts.processors === undefined
           ? {}
           : { parallelism: integer(opts.processors, "--processors", 1, 1024) }),
