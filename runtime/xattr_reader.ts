@@ -25,8 +25,10 @@ export interface HostXattrReaderOptions {
 
 const HINT = "install the 'attr' package (getfattr), or pack with --no-xattrs";
 
+/** An absolute path without trailing slashes (getfattr would print "root//name"). */
 function absolute(dir: string): string {
-  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+  const abs = dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+  return abs.replace(/\/+$/, "") || "/";
 }
 
 /**
