@@ -41,16 +41,69 @@ function readRange(path, offset, slot) {
     file.close();
   }
 }
+// gzip: deflateSync builds a stream object, a 128 KiB output buffer and a result Buffer per
+// block; in a worker those are external memory that V8 collects only after tens of MiB
+// have piled up (the largest share of a conversion's peak RSS). Here each block gets a
+// fresh zlib handle, written into a reused buffer and closed at once (its native state
+// freed then, not at the next GC): the bytes are deflateSync's, as a fresh stream each
+// time (a reused one would not do, see below). Internals of Deno's node:zlib, used only
+// when they are there and give deflateSync's bytes on samples.
+function freshHandleGzip(level, blockSize) {
+  try {
+    const C = zlib.constants;
+    const probe = new zlib.Deflate({ level });
+    const handle = probe._handle;
+    const Handle = handle.constructor;
+    const writeSync = handle[
+      Object.getOwnPropertySymbols(handle).find((s) => s.description === "kNativeWriteSync")
+    ];
+    probe.close();
+    if (typeof writeSync !== "function") return undefined;
+    const state = new Uint32Array(2);
+    const scratch = new Uint8Array(2 * blockSize + 65536);
+    const noop = () => {};
+    return (b) => {
+      const h = new Handle(C.DEFLATE);
+      try {
+        h.init(15, level, 8, C.Z_DEFAULT_STRATEGY, noop, undefined);
+        writeSync.call(h, C.Z_FINISH, b, 0, b.length, scratch, 0, scratch.length, state);
+      } finally {
+        h.close();
+      }
+      if (state[1] !== 0) throw new Error("deflate left input unread");
+      return scratch.subarray(0, scratch.length - state[0]);
+    };
+  } catch {
+    return undefined;
+  }
+}
+// Both fast paths are checked against the public function on samples before use.
+function checked(fast, plain, zstd) {
+  if (!fast) return undefined;
+  try {
+    const text = new TextEncoder().encode("squashfs block ".repeat(400) + "tail");
+    const noise = new Uint8Array(5000);
+    crypto.getRandomValues(noise);
+    for (const sample of [text, noise, text.subarray(0, 100), new Uint8Array(3000)]) {
+      const want = plain(sample);
+      const got = fast(sample);
+      const length = zstd ? zstdFrameLength(want) : want.length;
+      if ((zstd ? zstdFrameLength(got) : got.length) !== length) return undefined;
+      for (let i = 0; i < length; i++) if (want[i] !== got[i]) return undefined;
+    }
+    return fast;
+  } catch {
+    return undefined;
+  }
+}
 // zstd: one compression context for the whole run, through the zlib binding's handle,
 // where zstdCompressSync builds a stream object and a context per block (about 70 us a
 // block, and garbage). zstd's output does not depend on what a reused context saw before
 // (checked on thousands of blocks of every length and levels 1-19); deflate's does (a
 // reused stream's window keeps earlier bytes, which change the matches near the end of a
-// short input), so gzip keeps the public function: reusing it would make the bytes depend
-// on which worker compressed which block. The handle is an internal of Deno's node:zlib:
-// it is used only when it is there and gives the public function's bytes on samples.
-// Returns a view of a reused buffer.
-function reusableZstd(level, windowLog, blockSize, plain) {
+// short input: the bytes would depend on which worker compressed which block), hence a
+// fresh handle per gzip block above. Returns a view of a reused buffer.
+function reusableZstd(level, windowLog, blockSize) {
   try {
     const C = zlib.constants;
     const scratch = new Uint8Array(2 * blockSize + 65536);
@@ -77,16 +130,6 @@ function reusableZstd(level, windowLog, blockSize, plain) {
       if (state[1] !== 0) throw new Error("zstd left input unread");
       return scratch.subarray(0, scratch.length - state[0]);
     };
-    const text = new TextEncoder().encode("squashfs block ".repeat(400) + "tail");
-    const noise = new Uint8Array(5000);
-    crypto.getRandomValues(noise);
-    for (const sample of [text, noise, text.subarray(0, 100), new Uint8Array(3000)]) {
-      const want = plain(sample);
-      const got = compress(sample);
-      const length = zstdFrameLength(want);
-      if (zstdFrameLength(got) !== length) return undefined;
-      for (let i = 0; i < length; i++) if (want[i] !== got[i]) return undefined;
-    }
     return compress;
   } catch {
     return undefined;
@@ -159,7 +202,8 @@ self.onmessage = (event) => {
     const plain = compressor === "gzip"
       ? (b) => zlib.deflateSync(b, { level, chunkSize })
       : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length, chunkSize });
-    compress = zstd ? reusableZstd(level, windowLog, blockSize, plain) ?? plain : plain;
+    const fast = zstd ? reusableZstd(level, windowLog, blockSize) : freshHandleGzip(level, blockSize);
+    compress = checked(fast, plain, zstd) ?? plain;
     return;
   }
   if (message.tasks) {
