@@ -244,9 +244,7 @@ export function registerSquashfsPack(program: Command): void {
       const xattrs = opts.xattrs === false
         ? undefined
         : hostXattrReader({ required: opts.xattrs === true, onWarning: (m) => log.warning(m) });
-      const sources = openSources(srcs, (m) => log.warning(m), xattrs);
-      const total = sources.reduce((n, s) => n + s.totalBytes, 0);
-      const bar = new Progress(`Packing ${out}`, total);
+      let bar: Progress | undefined;
       const options = {
         compressor: opts.comp,
         ...(level === undefined ? {} : { level }),
@@ -258,7 +256,7 @@ export function registerSquashfsPack(program: Command): void {
         ...(opts.processors === undefined
           ? {}
           : { parallelism: integer(opts.processors, "--processors", 1, 1024) }),
-        onProgress: (n: number) => bar.update(n),
+        onProgress: (n: number) => bar?.update(n),
       };
       // Ctrl-C leaves nothing behind: the temporary image is removed, exit code 130. The
       // listener is in place before the temporary file exists.
@@ -271,11 +269,16 @@ export function registerSquashfsPack(program: Command): void {
       };
       Deno.addSignalListener("SIGINT", onSignal);
       try {
+        // The writer (and its compression workers, which take a while to load) first: they
+        // start up while this thread scans the sources.
         writer = await SquashfsWriter.create(out, options);
         if (signalled) {
           await writer.abort();
           return 130;
         }
+        const sources = openSources(srcs, (m) => log.warning(m), xattrs);
+        const total = sources.reduce((n, s) => n + s.totalBytes, 0);
+        bar = new Progress(`Packing ${out}`, total);
         for (const source of sources) await source.emit(writer);
         const stats = await writer.finish();
         bar.update(total);

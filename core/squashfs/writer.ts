@@ -281,9 +281,12 @@ export class SquashfsWriter implements FsSink {
     this.#pos += bytes.length;
   }
 
-  #call(name: string, action: string, ...args: number[]): number {
+  /** Call a WASM export; `action` (a function where it would cost a path decode) names it. */
+  #call(name: string, action: string | (() => string), ...args: number[]): number {
     const fn = this.#wasm.raw[name] as (...a: number[]) => number;
-    return this.#wasm.check(fn(...args), action);
+    const code = fn(...args);
+    if (code >= 0) return code;
+    return this.#wasm.check(code, typeof action === "string" ? action : action());
   }
 
   #meta(meta: EntryMeta): [number, number, number, number] {
@@ -347,10 +350,11 @@ export class SquashfsWriter implements FsSink {
       throw new TypeError(`Cannot add "${show(path)}": the image already has an entry there`);
     }
     const [parent, name] = this.#parent(path);
-    const id = this.#call("sqfs_node", `add "${show(path)}"`, TYPE[kind], ...this.#meta(meta));
+    const action = () => `add "${show(path)}"`;
+    const id = this.#call("sqfs_node", action, TYPE[kind], ...this.#meta(meta));
     const np = this.#wasm.put(name);
     try {
-      this.#call("sqfs_link", `add "${show(path)}"`, parent, id, np, name.length);
+      this.#call("sqfs_link", action, parent, id, np, name.length);
     } finally {
       this.#wasm.free(np, name.length);
     }
@@ -1018,8 +1022,10 @@ export class SquashfsWriter implements FsSink {
   }
 }
 
+const decoder = new TextDecoder();
+
 function show(path: Uint8Array): string {
-  return new TextDecoder().decode(path);
+  return decoder.decode(path);
 }
 
 function metadataCompressor(
