@@ -109,7 +109,7 @@ async function compareExtraction(image: string, ours: string, theirs: string): P
   assert.equal(await xattrDump(ours), await xattrDump(theirs));
 }
 
-for (const comp of ["gzip", "zstd"]) {
+for (const comp of ["gzip", "zstd", "xz", "lz4"]) {
   testWithTools(
     `lists a ${comp} mksquashfs image with every entry type exactly as unsquashfs -lln`,
     ["mksquashfs", "unsquashfs", "setfattr", "openssl"],
@@ -271,7 +271,7 @@ testWithTools(
   { root: true },
 );
 
-for (const comp of ["gzip", "zstd"]) {
+for (const comp of ["gzip", "zstd", "lz4"]) {
   testWithTools(
     `reads singlet's own ${comp} images: listing and extraction equal unsquashfs`,
     ["unsquashfs", "setfattr", "getfattr", "mknod", "openssl"],
