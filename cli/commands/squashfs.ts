@@ -130,7 +130,14 @@ function openSources(srcs: string[], warn: (message: string) => void): PackSourc
     }
     if (info.isDirectory) {
       flushLayers();
-      sources.push(DirectorySource.scan(src, { onWarning: warn }));
+      // With a progress bar to draw, the tree is scanned first for its total; otherwise the
+      // walk feeds the writer as it goes, overlapping the compression (same bytes).
+      sources.push(
+        Deno.stderr.isTerminal() ? DirectorySource.scan(src, { onWarning: warn }) : {
+          totalBytes: 0,
+          emit: (sink) => DirectorySource.walkInto(src, sink, { onWarning: warn }),
+        },
+      );
     } else if (info.isFile && looksLikeLayer(src)) {
       layers.push({ path: src, size: layerSizeHint(src, info.size) });
     } else {
