@@ -135,7 +135,15 @@ function openSources(
     }
     if (info.isDirectory) {
       flushLayers();
-      sources.push(DirectorySource.scan(src, { onWarning: warn, ...(xattrs ? { xattrs } : {}) }));
+      // With a progress bar to draw, the tree is scanned first for its total; otherwise the
+      // walk feeds the writer as it goes, overlapping the compression (same bytes).
+      const options = { onWarning: warn, ...(xattrs ? { xattrs } : {}) };
+      sources.push(
+        Deno.stderr.isTerminal() ? DirectorySource.scan(src, options) : {
+          totalBytes: 0,
+          emit: (sink) => DirectorySource.walkInto(src, sink, options),
+        },
+      );
     } else if (info.isFile && looksLikeLayer(src)) {
       layers.push({ path: src, size: layerSizeHint(src, info.size) });
     } else {

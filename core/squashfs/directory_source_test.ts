@@ -313,3 +313,22 @@ Deno.test("a file that vanishes or shrinks after the scan fails the image with i
     }
   });
 });
+
+testWithTools(
+  "walking into the writer as the tree is found gives the bytes of scanning first",
+  ["mknod", "mkfifo"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      const scanned = await pack(src, `${tmp}/scanned.sqfs`, { parallelism: 2 });
+      const writer = await SquashfsWriter.create(`${tmp}/walked.sqfs`, { parallelism: 2 });
+      await DirectorySource.walkInto(src, writer);
+      assert.deepEqual(await writer.finish(), scanned);
+      assert.deepEqual(
+        Deno.readFileSync(`${tmp}/walked.sqfs`),
+        Deno.readFileSync(`${tmp}/scanned.sqfs`),
+      );
+    });
+  },
+  { root: true },
+);
