@@ -17,13 +17,14 @@ import {
   passwdWithUser,
   systemMounts,
   tmpfsMount,
+  withHostGroups,
 } from "./bundle.ts";
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
-import { openImageFiles } from "../core/image/image_files.ts";
-import { type OverlayLayer, prepareRootfs } from "./mounts.ts";
+import { type OverlayLayer, prepareRootfs, rootfsPaths } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
+import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
 import { appVariables } from "./scif_app.ts";
 import { currentUser, planNamespace } from "./userns.ts";
@@ -122,6 +123,14 @@ export interface LaunchOptions {
   dns?: string[];
   /** -s/--shell (shell action). */
   shell?: string | undefined;
+  /** --device: fully qualified CDI device names. */
+  devices?: string[];
+  /** --cdi-dirs (default /etc/cdi, /var/run/cdi). */
+  cdiDirs?: string[];
+  /** --cpus, --memory, --pids-limit. */
+  resources?: ResourceLimits | undefined;
+  /** --oci: honour the image's USER and WORKDIR. */
+  oci?: boolean;
   /** Where messages go. */
   logger: LaunchLogger;
 }
@@ -161,13 +170,48 @@ export async function launch(options: LaunchOptions): Promise<number> {
       { hint: "use --writable-tmpfs for throw-away changes, or build a sandbox directory" },
     );
   }
+  // checked before anything starts: a bad CDI spec or unusable limits start nothing
+  // loaded only when asked for: every other launch starts without them
+  const cdiModule = options.devices?.length ? await import("./cdi.ts") : undefined;
+  const cdi = cdiModule && options.devices
+    ? await cdiModule.resolveCdiDevices(
+      options.devices,
+      await cdiModule.loadCdiSpecs(
+        options.cdiDirs?.length ? options.cdiDirs : cdiModule.DEFAULT_CDI_DIRS,
+      ),
+      { root: plan.mode === "root" },
+    )
+    : undefined;
+  if (cdi) log.debug(`CDI devices: ${cdi.applied.join(", ")}`);
+  const cgroups = options.resources
+    ? await checkCgroups(options.resources, {
+      root: plan.mode === "root",
+      uid: user.uid,
+      ownCgroup,
+      name: `singlet-${crypto.randomUUID()}`,
+    })
+    : undefined;
+  const ociUser = options.oci ? await import("./oci_user.ts") : undefined;
+  const ociImage = ociUser ? await ociUser.readOciImageConfig(image) : undefined;
   const stateDir = await stateDirectory(user.uid);
-  // independent steps, in parallel: reading the image's metadata, sweeping stale
-  // sessions, starting this session's namespaces
+  const overlays = (options.overlays ?? []).map(parseOverlay);
+  // independent steps, in parallel: starting this session's namespaces and mounting the
+  // image in them, reading the image's metadata (its SquashFS reader and node:zlib load
+  // meanwhile: they are imported here, not up front), sweeping stale sessions. The mounts
+  // are awaited only before the runtime starts.
+  const sessionOpening = Session.open(stateDir, plan);
+  const rootfsReady = settle(sessionOpening.then((session) =>
+    prepareRootfs(session, image, {
+      writable: !!options.writable,
+      ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
+      overlays,
+      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
+    })
+  ));
   const [filesResult, staleResult, sessionResult] = await Promise.allSettled([
-    openImageFiles(options.image),
+    import("../core/image/image_files.ts").then((m) => m.openImageFiles(options.image)),
     removeStaleSessions(stateDir),
-    Session.open(stateDir, plan),
+    sessionOpening,
   ]);
   if (filesResult.status === "rejected" || sessionResult.status === "rejected") {
     if (filesResult.status === "fulfilled") filesResult.value.close();
@@ -195,17 +239,21 @@ export async function launch(options: LaunchOptions): Promise<number> {
   });
   try {
     log.debug(`session ${session.id}: holder pid ${session.holderPid}, mode ${plan.mode}`);
-    const overlays = (options.overlays ?? []).map(parseOverlay);
-    const layout = await prepareRootfs(session, image, {
-      writable: !!options.writable,
-      ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
-      overlays,
-      forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
-    });
-    log.debug(`rootfs ${layout.rootfs} (overlay: ${layout.overlay})`);
-    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
+    const layout = rootfsPaths(session.dir);
 
     const skip = new Set(options.noMount ?? []);
+    // --oci: the image's USER (resolved in its own /etc/passwd and /etc/group)
+    const imageUser = ociUser && ociImage?.user
+      ? ociUser.resolveImageUser(
+        ociImage.user,
+        await files.readText("/etc/passwd") ?? "",
+        await files.readText("/etc/group") ?? "",
+        options.image,
+      )
+      : undefined;
+    const imageGroups = ociUser && imageUser
+      ? ociUser.checkImageUserMapped(imageUser, plan, options.image)
+      : [];
     const mounts: OciMount[] = systemMounts({
       root: plan.mode === "root",
       ipc: !!(options.ipc || options.containall),
@@ -217,13 +265,15 @@ export async function launch(options: LaunchOptions): Promise<number> {
     // $HOME
     const homeDest = options.home
       ? (options.home.split(":")[1] || options.home.split(":")[0]!)
+      : imageUser
+      ? imageUser.home
       : options.fakeroot
       ? "/root"
       : user.home;
     if (options.home) {
       const source = options.home.split(":")[0]!;
       mounts.push(bindMount(await hostPath(source, "home directory"), homeDest));
-    } else if (!options.noHome && !skip.has("home")) {
+    } else if (!options.noHome && !skip.has("home") && !imageUser) {
       if (contain) mounts.push(await scratchOrWorkdir(options.workdir, "home", homeDest, plan));
       else if (await isDirectory(user.home)) mounts.push(bindMount(user.home, homeDest));
     }
@@ -239,8 +289,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
     }
     // the current directory
     const hostCwd = Deno.cwd();
-    let cwd = options.cwd;
-    if (!contain && !skip.has("cwd") && !options.cwd) {
+    let cwd = options.cwd ?? (ociImage?.workingDir || undefined);
+    if (!contain && !skip.has("cwd") && !cwd) {
       const covered = mounts.some((m) => m.type === "bind" && within(hostCwd, m.destination));
       const system = SYSTEM_DIRS.some((dir) => within(hostCwd, dir) && dir !== "/") ||
         hostCwd === "/";
@@ -283,14 +333,20 @@ export async function launch(options: LaunchOptions): Promise<number> {
       log.debug(`--${vendor}: ${JSON.stringify(gpu.found)}`);
       mounts.push(...gpu.mounts);
     }
+    // CDI mounts and device-node binds
+    if (cdi) mounts.push(...cdi.mounts);
     // /etc files
     const etc = `${session.dir}/etc`;
     await Deno.mkdir(etc);
     const passwd = passwdWithUser(await files.readText("/etc/passwd") ?? "", user, homeDest);
-    const group = groupWithUser(await files.readText("/etc/group") ?? "", user);
+    let group = groupWithUser(await files.readText("/etc/group") ?? "", user);
+    // root keeps its supplementary groups: name them inside too
+    if (plan.mode === "root" && user.groups.length) {
+      group = withHostGroups(group, await Deno.readTextFile("/etc/group").catch(() => ""), user);
+    }
     await Deno.writeTextFile(`${etc}/passwd`, passwd);
     await Deno.writeTextFile(`${etc}/group`, group);
-    if (plan.processUid !== 0 || plan.mode === "root") {
+    if ((plan.processUid !== 0 || plan.mode === "root") && !imageUser) {
       mounts.push(bindMount(`${etc}/passwd`, "/etc/passwd", true));
       mounts.push(bindMount(`${etc}/group`, "/etc/group", true));
     }
@@ -345,7 +401,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
     if (options.nv || options.rocm) runtimeVars.LD_LIBRARY_PATH = "/.singularity.d/libs";
     const env = buildEnvironment(hostEnv, {
       cleanenv: !!(options.cleanenv || options.containall),
-      env: options.env ?? [],
+      env: [...cdi?.env ?? [], ...options.env ?? []],
       envFiles,
       noEval: !!options.noEval,
       home: homeDest,
@@ -368,7 +424,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
       throw new UsageError("exec needs a command to run inside the container");
     }
 
-    let capabilities = computeCaps(plan.processUid, options, plan.mode === "root");
+    const processUid = imageUser?.uid ?? plan.processUid;
+    let capabilities = computeCaps(processUid, options, plan.mode === "root");
     if (options.keepPrivs || options.addCaps?.length) {
       // the runtime fails on a capability outside the bounding set (some hosts drop a few)
       const status = await session.run(["grep", "^CapBnd:", "/proc/self/status"]);
@@ -389,13 +446,14 @@ export async function launch(options: LaunchOptions): Promise<number> {
       args,
       env,
       cwd,
-      uid: plan.processUid,
-      gid: plan.processGid,
-      groups: plan.mode === "root" ? [] : plan.processGroups,
+      uid: processUid,
+      gid: imageUser?.gid ?? plan.processGid,
+      // root's supplementary groups are kept; in a user namespace they cannot be (README)
+      groups: imageUser ? imageGroups : plan.mode === "root" ? user.groups : plan.processGroups,
       terminal: options.action === "shell" && Deno.stdin.isTerminal() &&
         Deno.stdout.isTerminal(),
       capabilities,
-      noNewPrivileges: !!options.noPrivs || plan.processUid !== 0,
+      noNewPrivileges: !!options.noPrivs || processUid !== 0,
       namespaces: {
         // always (as SingularityCE's OCI mode): when the payload's PID 1 exits, whatever it
         // left running dies with it; the action script keeps signals working under PID 1
@@ -409,7 +467,21 @@ export async function launch(options: LaunchOptions): Promise<number> {
       gidMappings: plan.innerGidMappings,
       mounts,
     });
-    await Deno.writeTextFile(`${session.dir}/config.json`, JSON.stringify(config, null, 1));
+    if (cdiModule && cdi) cdiModule.applyCdiToConfig(config, cdi);
+    if (options.resources && cgroups) {
+      // a user sees its delegated cgroup through the /sys bind already
+      applyResources(config, options.resources, cgroups, !skip.has("sys") && plan.mode === "root");
+    }
+    const configText = JSON.stringify(config, null, 1);
+    await Deno.writeTextFile(`${session.dir}/config.json`, configText);
+    // a copy for debugging and the schema tests (tests/e2e/config_schema_test.ts)
+    const copy = Deno.env.get("SINGLET_CONFIG_COPY");
+    if (copy) await Deno.writeTextFile(copy, configText);
+
+    const mounted = await rootfsReady;
+    if ("error" in mounted) throw mounted.error;
+    log.debug(`rootfs ${layout.rootfs} (overlay: ${mounted.value.overlay})`);
+    if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
 
     const stateRoot = `${layout.tmp}/state`;
     const runtime = await chooseRuntime({
@@ -436,11 +508,23 @@ export async function launch(options: LaunchOptions): Promise<number> {
     forward = undefined;
     if (status.signal) return 128 + (SIGNAL_NUMBER[status.signal] ?? 0);
     return status.code;
+  } catch (error) {
+    // a failed mount is reported first, as when the mounts were made before the bundle
+    const mounted = await rootfsReady;
+    if ("error" in mounted) throw mounted.error;
+    throw error;
   } finally {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     await session.close();
     files.close();
   }
+}
+
+type Settled<T> = { value: T } | { error: unknown };
+
+/** A promise that never rejects (so it may be awaited late without an unhandled rejection). */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then((value) => ({ value }), (error) => ({ error }));
 }
 
 /** Run a do-nothing container with crun to learn whether it works on this host. */

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { CommandFailedError } from "./_command.ts";
+import { CommandFailedError, runCommand } from "./_command.ts";
 import { SingletError } from "../core/errors.ts";
 import type { ImageSource } from "./image.ts";
 import type { Session } from "./session.ts";
@@ -47,7 +47,23 @@ export interface RootfsLayout {
 }
 
 /**
+ * Where {@linkcode prepareRootfs} puts the root filesystem and the session tmpfs: fixed
+ * paths under the session directory, known before anything is mounted (so the bundle can
+ * be written while the mounts are made).
+ *
+ * @param sessionDir The session directory.
+ * @returns The rootfs and tmpfs paths.
+ */
+export function rootfsPaths(sessionDir: string): { rootfs: string; tmp: string } {
+  return { rootfs: `${sessionDir}/rootfs`, tmp: `${sessionDir}/tmp` };
+}
+
+/**
  * Mount the image and the writable layer for a session.
+ *
+ * Every mount step runs in one `sh` started by one `nsenter` (a process start costs a few
+ * milliseconds; the steps used to take one `nsenter` each). Each step announces itself on
+ * stderr before it runs, so a failure is reported with that step's own messages.
  *
  * @param session The session whose namespaces hold the mounts.
  * @param image The image to mount.
@@ -60,100 +76,145 @@ export async function prepareRootfs(
   options: RootfsOptions = {},
 ): Promise<RootfsLayout> {
   const dir = session.dir;
-  const tmp = `${dir}/tmp`;
-  const rootfs = `${dir}/rootfs`;
+  const { rootfs, tmp } = rootfsPaths(dir);
   await Promise.all(["image", "tmp", "rootfs"].map((name) => Deno.mkdir(`${dir}/${name}`)));
   const size = options.tmpfsSizeMiB ?? 64;
   const lower = image.kind === "sandbox" ? await Deno.realPath(image.path) : `${dir}/image`;
-  const steps: Promise<unknown>[] = [
-    session.run([
-      "mount",
-      "-t",
-      "tmpfs",
-      "-o",
-      `nosuid,nodev,mode=0755,size=${size}m`,
-      "singlet",
-      tmp,
-    ]).then(() => session.run(["mkdir", "-m", "0755", `${tmp}/upper`, `${tmp}/work`])),
-  ];
-  if (image.kind !== "sandbox") steps.push(mountSquashfs(session, image.path, image.offset, lower));
+  const script = new MountScript();
+  script.step("tmpfs", [
+    ["mount", "-t", "tmpfs", "-o", `nosuid,nodev,mode=0755,size=${size}m`, "singlet", tmp],
+    ["mkdir", "-m", "0755", `${tmp}/upper`, `${tmp}/work`],
+  ]);
+  if (image.kind !== "sandbox") {
+    script.step(`squashfs ${image.path}`, [
+      squashfuseArgv(await Deno.realPath(image.path), image.offset, lower),
+    ]);
+  }
   const overlayDirs: string[] = [];
   for (const [index, layer] of (options.overlays ?? []).entries()) {
     if (layer.kind === "squashfs") {
       const target = `${dir}/overlay${index}`;
       await Deno.mkdir(target);
-      steps.push(mountSquashfs(session, layer.path, 0, target));
+      script.step(`squashfs ${layer.path}`, [
+        squashfuseArgv(await Deno.realPath(layer.path), 0, target),
+      ]);
       overlayDirs.push(target);
     } else {
       overlayDirs.push(await Deno.realPath(layer.path));
     }
   }
-  await Promise.all(steps);
 
+  let overlay: RootfsLayout["overlay"];
   if (options.writable && image.kind === "sandbox" && !overlayDirs.length) {
-    await session.run(["mount", "--bind", "-o", "nosuid,nodev", lower, rootfs]);
-    return { rootfs, tmp, overlay: "none" };
-  }
-  const writableLayer = (options.overlays ?? []).findIndex((layer) => layer.writable);
-  // overlayfs lists lower layers top first
-  const lowers = [...overlayDirs.filter((_, i) => i !== writableLayer).reverse(), lower];
-  let upper = `${tmp}/upper`;
-  let work = `${tmp}/work`;
-  if (writableLayer >= 0) {
-    // as SingularityCE does for a writable overlay directory: upper/ and work/ inside it
-    const base = overlayDirs[writableLayer]!;
-    upper = `${base}/upper`;
-    work = `${base}/work`;
-    await Deno.mkdir(upper, { recursive: true });
-    await Deno.mkdir(work, { recursive: true });
-  }
-  const data = `lowerdir=${lowers.map(escapeOverlayPath).join(":")},upperdir=${
-    escapeOverlayPath(upper)
-  },workdir=${escapeOverlayPath(work)}`;
-  if (!options.forceFuseOverlay) {
-    try {
-      await session.run([
-        "mount",
-        "-t",
-        "overlay",
-        "-o",
-        `nosuid,nodev,${data}`,
-        "overlay",
-        rootfs,
-      ]);
-      return { rootfs, tmp, overlay: "kernel" };
-    } catch (error) {
-      if (!(error instanceof CommandFailedError)) throw error;
+    script.step("bind", [["mount", "--bind", "-o", "nosuid,nodev", lower, rootfs]]);
+    overlay = "none";
+  } else {
+    const writableLayer = (options.overlays ?? []).findIndex((layer) => layer.writable);
+    // overlayfs lists lower layers top first
+    const lowers = [...overlayDirs.filter((_, i) => i !== writableLayer).reverse(), lower];
+    let upper = `${tmp}/upper`;
+    let work = `${tmp}/work`;
+    if (writableLayer >= 0) {
+      // as SingularityCE does for a writable overlay directory: upper/ and work/ inside it
+      const base = overlayDirs[writableLayer]!;
+      upper = `${base}/upper`;
+      work = `${base}/work`;
+      await Deno.mkdir(upper, { recursive: true });
+      await Deno.mkdir(work, { recursive: true });
     }
+    const data = `lowerdir=${lowers.map(escapeOverlayPath).join(":")},upperdir=${
+      escapeOverlayPath(upper)
+    },workdir=${escapeOverlayPath(work)}`;
+    // the kernel overlay first; fuse-overlayfs when the kernel refuses (its own error is
+    // not worth showing then). allow_other: the container process is not the namespace
+    // root that mounted it.
+    script.overlay(
+      options.forceFuseOverlay
+        ? undefined
+        : ["mount", "-t", "overlay", "-o", `nosuid,nodev,${data}`, "overlay", rootfs],
+      ["fuse-overlayfs", "-o", `${data},allow_other`, rootfs],
+    );
   }
-  try {
-    // allow_other: the container process is not the namespace root that mounted it
-    await session.run(["fuse-overlayfs", "-o", `${data},allow_other`, rootfs]);
-  } catch (error) {
-    throw new SingletError(`Cannot create the writable overlay: ${describe(error)}`, {
-      hint: "the kernel refused an overlay and fuse-overlayfs failed; is /dev/fuse usable?",
-      cause: error,
-    });
-  }
-  return { rootfs, tmp, overlay: "fuse-overlayfs" };
+
+  const result = await runCommand([...session.enterArgs(), "sh", "-c", script.text()]);
+  if (result.code !== 0) throw script.explain(result.code, new TextDecoder().decode(result.stderr));
+  overlay ??= new TextDecoder().decode(result.stdout).includes("overlay=kernel")
+    ? "kernel"
+    : "fuse-overlayfs";
+  return { rootfs, tmp, overlay };
 }
 
-async function mountSquashfs(session: Session, path: string, offset: number, target: string) {
-  const absolute = await Deno.realPath(path);
-  try {
-    await session.run([
-      "squashfuse_ll",
-      "-o",
-      offset ? `offset=${offset},nosuid,nodev` : "nosuid,nodev",
-      absolute,
-      target,
-    ]);
-  } catch (error) {
-    throw new SingletError(`Cannot mount image "${path}": ${describe(error)}`, {
-      hint: "squashfuse_ll (package squashfuse) and a usable /dev/fuse are needed",
-      cause: error,
-    });
+function squashfuseArgv(absolute: string, offset: number, target: string): string[] {
+  return [
+    "squashfuse_ll",
+    "-o",
+    offset ? `offset=${offset},nosuid,nodev` : "nosuid,nodev",
+    absolute,
+    target,
+  ];
+}
+
+const STEP_MARK = "@singlet-mount-step ";
+
+/** The mount steps as one POSIX shell script, and how its failures are reported. */
+class MountScript {
+  #lines: string[] = ["exec </dev/null"];
+  #steps: { name: string; argv: string[] }[] = [];
+
+  /** Commands run in order; the script stops at the first failure. */
+  step(name: string, commands: string[][]): void {
+    for (const argv of commands) {
+      this.#mark(name, argv);
+      this.#lines.push(`${quote(argv)} || exit $?`);
+    }
   }
+
+  /** The overlay: the kernel's if given and it works, else fuse-overlayfs. */
+  overlay(kernel: string[] | undefined, fuse: string[]): void {
+    if (kernel) {
+      this.#lines.push(`if ${quote(kernel)} 2>/dev/null; then echo overlay=kernel; exit 0; fi`);
+    }
+    this.#mark("overlay", fuse);
+    this.#lines.push(`${quote(fuse)} || exit $?`, "echo overlay=fuse-overlayfs");
+  }
+
+  #mark(name: string, argv: string[]): void {
+    const index = this.#steps.push({ name, argv }) - 1;
+    this.#lines.push(`echo '${STEP_MARK}${index}' >&2`);
+  }
+
+  text(): string {
+    return this.#lines.join("\n");
+  }
+
+  /** The error for a failed run: the failing step, with only its own stderr. */
+  explain(code: number, stderr: string): Error {
+    const marks = [...stderr.matchAll(new RegExp(`${STEP_MARK}(\\d+)\\n?`, "g"))];
+    const last = marks.at(-1);
+    const step = last ? this.#steps[Number(last[1])] : undefined;
+    if (!last || !step) return new CommandFailedError(["sh", "-c", this.text()], code, stderr);
+    const own = stderr.slice(last.index + last[0].length);
+    const failed = new CommandFailedError(step.argv, code, own);
+    if (step.name.startsWith("squashfs ")) {
+      const path = step.name.slice("squashfs ".length);
+      return new SingletError(`Cannot mount image "${path}": ${describe(failed)}`, {
+        hint: "squashfuse_ll (package squashfuse) and a usable /dev/fuse are needed",
+        cause: failed,
+      });
+    }
+    if (step.name === "overlay") {
+      return new SingletError(`Cannot create the writable overlay: ${describe(failed)}`, {
+        hint: "the kernel refused an overlay and fuse-overlayfs failed; is /dev/fuse usable?",
+        cause: failed,
+      });
+    }
+    return failed;
+  }
+}
+
+/** Single-quote each word for sh. */
+function quote(argv: string[]): string {
+  return argv.map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(" ");
 }
 
 /** overlayfs splits its options on ',' and lowerdir on ':', with backslash escapes. */

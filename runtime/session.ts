@@ -195,25 +195,31 @@ export class Session {
     this.#closed = true;
     const holder = this.#holder;
     this.#listener?.close();
-    if (holder) {
-      try {
-        await this.#stdin?.close();
-      } catch {
-        // already closed
-      }
-      const timer = setTimeout(() => {
-        try {
-          holder.kill("SIGKILL");
-        } catch {
-          // gone
-        }
-      }, 5000);
-      await holder.status;
-      clearTimeout(timer);
-      await holder.stderr.cancel().catch(() => {});
-      await holder.stdout.cancel().catch(() => {});
+    // The directory goes while the holder exits: on the host it holds only singlet's files
+    // and empty mount points (the mounts exist in the session's namespace alone).
+    await Promise.all([
+      holder && this.#endHolder(holder),
+      Deno.remove(this.dir, { recursive: true }).catch(() => {}),
+    ]);
+  }
+
+  async #endHolder(holder: Deno.ChildProcess): Promise<void> {
+    try {
+      await this.#stdin?.close();
+    } catch {
+      // already closed
     }
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    const timer = setTimeout(() => {
+      try {
+        holder.kill("SIGKILL");
+      } catch {
+        // gone
+      }
+    }, 5000);
+    await holder.status;
+    clearTimeout(timer);
+    await holder.stderr.cancel().catch(() => {});
+    await holder.stdout.cancel().catch(() => {});
   }
 }
 

@@ -16,6 +16,8 @@ import type { RunnerBind } from "../../core/build/section_runner.ts";
 import { wantedPlatform } from "../../core/oci/manifest.ts";
 import { VERSION } from "../../core/version.ts";
 import { buildRunner } from "../../runtime/build_runner.ts";
+import { hostXattrReader } from "../../runtime/xattr_reader.ts";
+import { hostXattrWriter } from "../../runtime/fsnodes.ts";
 import {
   envFlag,
   httpOptionsFrom,
@@ -241,6 +243,9 @@ Examples:
         log.info(m);
       },
       onWarning: (m) => log.warning(m),
+      // Deno cannot read or set xattrs: getfattr/setfattr keep them through the build.
+      xattrs: hostXattrReader({ onWarning: (m) => log.warning(m) }),
+      xattrWriter: hostXattrWriter(),
       onPack: (bytes, total) => {
         bar ??= new Progress("Packing SquashFS", total);
         bar.update(bytes);

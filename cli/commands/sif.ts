@@ -221,8 +221,9 @@ export function registerSif(program: Command): void {
     .action(action((id: number, path: string) => {
       using image = openSifSync(path);
       const descriptor = image.descriptor(id);
-      // Large reads into one reused buffer, written straight to stdout.
-      const buffer = new Uint8Array(Math.min(1 << 20, Math.max(descriptor.size, 1)));
+      // Large reads (4 MiB: measured fastest of 128 KiB-4 MiB) into one reused buffer,
+      // written straight to stdout.
+      const buffer = new Uint8Array(Math.min(4 << 20, Math.max(descriptor.size, 1)));
       try {
         for (let position = 0; position < descriptor.size;) {
           const n = image.readInto(descriptor, buffer, position);

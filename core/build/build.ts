@@ -37,7 +37,8 @@ import {
 } from "../image/singularity_d.ts";
 import { openImageFiles } from "../image/image_files.ts";
 import { inspectMetadataObject } from "../image/inspect.ts";
-import { DirectorySource } from "../squashfs/directory_source.ts";
+import { DirectorySource, type XattrProvider } from "../squashfs/directory_source.ts";
+import type { XattrWriter } from "../squashfs/extract.ts";
 import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
 
@@ -84,6 +85,10 @@ export interface BuildOptions {
   onTempPath?: (path: string) => void;
   /** Packing progress (bytes of file data). */
   onPack?: (bytes: number, total: number) => void;
+  /** Reads the root filesystem's extended attributes for the SIF (and a sandbox base's). */
+  xattrs?: XattrProvider;
+  /** Sets extended attributes while bootstrapping (layers, images, sandboxes). */
+  xattrWriter?: XattrWriter;
 }
 
 /** What {@linkcode buildImage} wrote. */
@@ -303,6 +308,8 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
           oci: options.oci,
           cwd: options.cwd,
           onWarning: warn,
+          ...(options.xattrs ? { xattrs: options.xattrs } : {}),
+          ...(options.xattrWriter ? { xattrWriter: options.xattrWriter } : {}),
         });
       }
       const existing = await existingMetadata(rootfs);
@@ -608,6 +615,7 @@ async function packSif(
   const source = DirectorySource.scan(rootfs, {
     skipUnreadable: true,
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    ...(options.xattrs ? { xattrs: options.xattrs } : {}),
   });
   const squashfs = `${tmp}/rootfs.squashfs`;
   const total = source.totalBytes;

@@ -3,16 +3,26 @@
  * symlinks) and feeds every entry to an {@linkcode FsSink} in a deterministic order
  * (depth first, names sorted by their bytes), with hard links detected by device and inode.
  *
- * Known gaps, both from Deno's API: there is no way to read extended attributes (neither
- * `Deno` nor `node:fs` has `getxattr`/`listxattr`, and `core/` may not spawn `getfattr`), so
- * directory input carries none; and `Deno.readDir`/`Deno.readLink` return names as strings,
+ * Extended attributes: neither `Deno` nor `node:fs` has `getxattr`/`listxattr`, and `core/`
+ * never spawns processes, so the caller may pass an {@linkcode XattrProvider} (the CLI's
+ * runs `getfattr` once over the whole tree, `runtime/xattr_reader.ts`); without one the
+ * entries carry no xattrs.
+ *
+ * Known gap, from Deno's API: `Deno.readDir`/`Deno.readLink` return names as strings,
  * so a name or symlink target that is not valid UTF-8 cannot be read losslessly: such an
  * entry is an error (or, with `skipUnreadable`, skipped with a warning).
  *
  * @module
  */
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { HOST_PATH } from "./fstree.ts";
+import { HOST_PATH, pathKey } from "./fstree.ts";
+import type { XattrTable } from "./xattr_dump.ts";
+
+/**
+ * Reads the extended attributes of a whole directory tree at once (symlinks not followed),
+ * keyed by path relative to `dir`. Called once, when the source is emitted.
+ */
+export type XattrProvider = (dir: string) => Promise<XattrTable>;
 
 /** Options of {@linkcode DirectorySource.scan}. */
 export interface DirectorySourceOptions {
@@ -20,6 +30,8 @@ export interface DirectorySourceOptions {
   skipUnreadable?: boolean;
   /** Receives warnings (skipped entries). */
   onWarning?: (message: string) => void;
+  /** Reads the tree's extended attributes (without one, entries carry none). */
+  xattrs?: XattrProvider;
 }
 
 /** The entry types a directory walk finds. */
@@ -33,7 +45,7 @@ export interface ScannedEntry {
   host: string;
   /** File type. */
   kind: Kind;
-  /** Mode, owner and time (no xattrs: Deno cannot read them). */
+  /** Mode, owner and time (xattrs are added at emit time, from the provider). */
   meta: EntryMeta;
   /** Size of a regular file, 0 otherwise. */
   size: number;
@@ -90,80 +102,58 @@ export class DirectorySource {
   /** Total bytes of regular files (hard links counted once). */
   readonly totalBytes: number;
 
-  private constructor(entries: ScannedEntry[], totalBytes: number) {
+  #root: string;
+  #xattrs: XattrProvider | undefined;
+
+  private constructor(
+    entries: ScannedEntry[],
+    totalBytes: number,
+    root: string,
+    xattrs: XattrProvider | undefined,
+  ) {
     this.entries = entries;
     this.totalBytes = totalBytes;
+    this.#root = root;
+    this.#xattrs = xattrs;
   }
 
   /**
    * Walk `dir` (lstat only; symlinks are never followed).
    *
    * @param dir The directory whose contents become the image root.
-   * @param options What to do with names Deno cannot read.
+   * @param options What to do with names Deno cannot read; where xattrs come from.
    * @returns The scanned tree.
    */
   static scan(dir: string, options: DirectorySourceOptions = {}): DirectorySource {
-    const rootInfo = Deno.lstatSync(dir);
-    if (!rootInfo.isDirectory) {
-      throw new TypeError(`Cannot pack "${dir}": not a directory`);
-    }
-    const entries: ScannedEntry[] = [{
-      path: new Uint8Array(0),
-      host: dir,
-      kind: "directory",
-      meta: metaOf(rootInfo),
-      size: 0,
-      rdev: 0,
-    }];
-    const inodes = new Map<string, Uint8Array>();
+    const entries: ScannedEntry[] = [];
     let total = 0;
-    const walk = (hostDir: string, rel: Uint8Array): void => {
-      const names: { name: string; bytes: Uint8Array }[] = [];
-      for (const e of Deno.readDirSync(hostDir)) {
-        names.push({ name: e.name, bytes: encoder.encode(e.name) });
-      }
-      names.sort((a, b) => compareBytes(a.bytes, b.bytes));
-      for (const { name, bytes } of names) {
-        const host = `${hostDir}/${name}`;
-        const path = join(rel, bytes);
-        let info: Deno.FileInfo;
-        try {
-          if (name.includes("\uFFFD")) throw new Deno.errors.NotFound();
-          info = Deno.lstatSync(host);
-        } catch (error) {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-          const message = `Cannot pack "${host}": its name is not valid UTF-8, which Deno ` +
-            `cannot read back (or it vanished during the scan)`;
-          if (!options.skipUnreadable) throw new TypeError(message);
-          options.onWarning?.(`${message}; skipped`);
-          continue;
-        }
-        const kind = kindOf(info);
-        if (!kind) {
-          options.onWarning?.(`Cannot pack "${host}": unknown file type; skipped`);
-          continue;
-        }
-        const entry: ScannedEntry = {
-          path,
-          host,
-          kind,
-          meta: metaOf(info),
-          size: kind === "file" ? info.size : 0,
-          rdev: info.rdev ?? 0,
-        };
-        if (kind !== "directory" && (info.nlink ?? 1) > 1 && info.ino !== null) {
-          const key = `${info.dev}:${info.ino}`;
-          const first = inodes.get(key);
-          if (first) entry.linkTo = first;
-          else inodes.set(key, path);
-        }
-        if (kind === "file" && !entry.linkTo) total += entry.size;
-        entries.push(entry);
-        if (kind === "directory") walk(host, path);
-      }
-    };
-    walk(dir, new Uint8Array(0));
-    return new DirectorySource(entries, total);
+    for (const entry of walkTree(dir, options)) {
+      if (entry.kind === "file" && !entry.linkTo) total += entry.size;
+      entries.push(entry);
+    }
+    return new DirectorySource(entries, total, dir, options.xattrs);
+  }
+
+  /**
+   * Walk `dir` and feed each entry to `sink` as it is found: the entries and order of
+   * {@linkcode DirectorySource.scan} then {@linkcode DirectorySource.emit}, with the walk
+   * overlapping the sink's work (no total known beforehand; an unreadable entry fails part
+   * way instead of before anything is written).
+   *
+   * @param dir The directory whose contents become the image root.
+   * @param sink The receiver (usually a SquashFS writer).
+   * @param options What to do with names Deno cannot read; where xattrs come from.
+   * @param chunkSize Read size for file contents.
+   */
+  static async walkInto(
+    dir: string,
+    sink: FsSink,
+    options: DirectorySourceOptions = {},
+    chunkSize = 1 << 20,
+  ): Promise<void> {
+    const buffer = new Uint8Array(chunkSize);
+    const xattrs = options.xattrs ? await options.xattrs(dir) : undefined;
+    for (const entry of walkTree(dir, options)) await emitEntry(entry, sink, buffer, xattrs);
   }
 
   /**
@@ -174,39 +164,115 @@ export class DirectorySource {
    */
   async emit(sink: FsSink, chunkSize = 1 << 20): Promise<void> {
     const buffer = new Uint8Array(chunkSize);
-    for (let i = 0; i < this.entries.length; i++) {
-      const e = this.entries[i]!;
-      if (e.linkTo) {
-        await sink.hardlink(e.path, e.linkTo);
+    // One provider call for the whole tree (one getfattr process), before any entry.
+    const xattrs = this.#xattrs ? await this.#xattrs(this.#root) : undefined;
+    for (const entry of this.entries) await emitEntry(entry, sink, buffer, xattrs);
+  }
+}
+
+/**
+ * The entries under `dir` (lstat only; symlinks are never followed), the root first, depth
+ * first, names sorted by their bytes; later names of a hard-linked inode carry `linkTo`.
+ */
+function* walkTree(dir: string, options: DirectorySourceOptions): Generator<ScannedEntry> {
+  const rootInfo = Deno.lstatSync(dir);
+  if (!rootInfo.isDirectory) {
+    throw new TypeError(`Cannot pack "${dir}": not a directory`);
+  }
+  yield {
+    path: new Uint8Array(0),
+    host: dir,
+    kind: "directory",
+    meta: metaOf(rootInfo),
+    size: 0,
+    rdev: 0,
+  };
+  const inodes = new Map<string, Uint8Array>();
+  function* walk(hostDir: string, rel: Uint8Array): Generator<ScannedEntry> {
+    const names: { name: string; bytes: Uint8Array }[] = [];
+    for (const e of Deno.readDirSync(hostDir)) {
+      names.push({ name: e.name, bytes: encoder.encode(e.name) });
+    }
+    names.sort((a, b) => compareBytes(a.bytes, b.bytes));
+    for (const { name, bytes } of names) {
+      const host = `${hostDir}/${name}`;
+      const path = join(rel, bytes);
+      let info: Deno.FileInfo;
+      try {
+        if (name.includes("\uFFFD")) throw new Deno.errors.NotFound();
+        info = Deno.lstatSync(host);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        const message = `Cannot pack "${host}": its name is not valid UTF-8, which Deno ` +
+          `cannot read back (or it vanished during the scan)`;
+        if (!options.skipUnreadable) throw new TypeError(message);
+        options.onWarning?.(`${message}; skipped`);
         continue;
       }
-      switch (e.kind) {
-        case "directory":
-          await sink.directory(e.path, e.meta);
-          break;
-        case "file":
-          await sink.file(e.path, e.meta, e.size, hostFile(e.host, e.size, buffer));
-          break;
-        case "symlink": {
-          const target = Deno.readLinkSync(e.host);
-          if (target.includes("\uFFFD")) {
-            throw new TypeError(
-              `Cannot pack symlink "${e.host}": its target is not valid UTF-8, which Deno cannot read back`,
-            );
-          }
-          await sink.symlink(e.path, e.meta, encoder.encode(target));
-          break;
-        }
-        case "chardev":
-        case "blockdev":
-          await sink.device(e.path, e.meta, e.kind, major(e.rdev), minor(e.rdev));
-          break;
-        case "fifo":
-        case "socket":
-          await sink.special(e.path, e.meta, e.kind);
-          break;
+      const kind = kindOf(info);
+      if (!kind) {
+        options.onWarning?.(`Cannot pack "${host}": unknown file type; skipped`);
+        continue;
       }
+      const entry: ScannedEntry = {
+        path,
+        host,
+        kind,
+        meta: metaOf(info),
+        size: kind === "file" ? info.size : 0,
+        rdev: info.rdev ?? 0,
+      };
+      if (kind !== "directory" && (info.nlink ?? 1) > 1 && info.ino !== null) {
+        const key = `${info.dev}:${info.ino}`;
+        const first = inodes.get(key);
+        if (first) entry.linkTo = first;
+        else inodes.set(key, path);
+      }
+      yield entry;
+      if (kind === "directory") yield* walk(host, path);
     }
+  }
+  yield* walk(dir, new Uint8Array(0));
+}
+
+/** Feed one scanned entry to a sink (file contents read as it goes). */
+async function emitEntry(
+  e: ScannedEntry,
+  sink: FsSink,
+  buffer: Uint8Array,
+  xattrs: XattrTable | undefined,
+): Promise<void> {
+  if (e.linkTo) {
+    await sink.hardlink(e.path, e.linkTo);
+    return;
+  }
+  const found = xattrs?.get(pathKey(e.path));
+  const meta = found?.size ? { ...e.meta, xattrs: found } : e.meta;
+  switch (e.kind) {
+    case "directory":
+      await sink.directory(e.path, meta);
+      break;
+    case "file":
+      await sink.file(e.path, meta, e.size, hostFile(e.host, e.size, buffer));
+      break;
+    case "symlink": {
+      const target = Deno.readLinkSync(e.host);
+      if (target.includes("\uFFFD")) {
+        throw new TypeError(
+          `Cannot pack symlink "${e.host}": its target is not valid UTF-8, which Deno cannot read back`,
+        );
+      }
+      await sink.symlink(e.path, meta, encoder.encode(target));
+      break;
+    }
+    case "chardev":
+    case "blockdev":
+      await sink.device(e.path, meta, e.kind, major(e.rdev), minor(e.rdev));
+      break;
+    case "fifo":
+    case "socket":
+      await sink.special(e.path, meta, e.kind);
+      break;
   }
 }
 

@@ -81,7 +81,8 @@ export interface FsSink {
 export function pathKey(path: Uint8Array): string {
   let key = "";
   for (let i = 0; i < path.length; i += 8192) {
-    key += String.fromCharCode(...path.subarray(i, i + 8192));
+    // apply, not spread: a typed array spread goes through its iterator (5x slower here)
+    key += String.fromCharCode.apply(null, path.subarray(i, i + 8192) as unknown as number[]);
   }
   return key;
 }

@@ -20,11 +20,12 @@
  *
  * @module
  */
-import * as fs from "node:fs";
 import { SingletError } from "../errors.ts";
-import { FsType, openSif } from "../sif/mod.ts";
+import { FsType } from "../sif/_layout.ts";
+import { openSif } from "../sif/load.ts";
 import type { ExtractOptions, ExtractReport } from "./extract.ts";
 import { COMPRESSOR_NAMES, type Decompressor, decompressorFor } from "./decompress.ts";
+import { Codecs } from "./_codecs_wasm.ts";
 import {
   M_DIR,
   M_INODE,
@@ -154,7 +155,7 @@ export class SquashfsReader {
   readonly compressor: string;
   /** Superblock modification time. */
   readonly mtime: number;
-  #fd: number;
+  #file: Deno.FsFile | undefined;
   #offset: number;
   #decompress: Decompressor;
   #wasm: SqfsWasm;
@@ -168,14 +169,14 @@ export class SquashfsReader {
 
   private constructor(
     source: string,
-    fd: number,
+    file: Deno.FsFile,
     offset: number,
     wasm: SqfsWasm,
     decompress: Decompressor,
     layout: number[],
   ) {
     this.source = source;
-    this.#fd = fd;
+    this.#file = file;
     this.#offset = offset;
     this.#wasm = wasm;
     this.#decompress = decompress;
@@ -196,14 +197,14 @@ export class SquashfsReader {
    */
   static async open(path: string, options: SquashfsOpenOptions = {}): Promise<SquashfsReader> {
     const wasm = await SqfsWasm.create();
-    let fd: number;
+    let fd: Deno.FsFile;
     try {
       if (Deno.statSync(path).isDirectory) {
         throw new SingletError(`Cannot open SquashFS image "${path}": it is a directory`, {
           hint: "name a SquashFS image or SIF file",
         });
       }
-      fd = fs.openSync(path, "r");
+      fd = Deno.openSync(path, { read: true });
     } catch (error) {
       if (error instanceof SingletError) throw error;
       const reason = error instanceof Deno.errors.NotFound
@@ -217,7 +218,7 @@ export class SquashfsReader {
       });
     }
     try {
-      const fileSize = fs.fstatSync(fd).size;
+      const fileSize = fd.statSync().size;
       if (options.offset === undefined && fileSize >= 42 && isSif(preadExact(fd, 32, 10))) {
         options = { ...options, ...(await sifPartition(path)) };
       }
@@ -230,17 +231,20 @@ export class SquashfsReader {
       const sb = preadExact(fd, offset, Math.min(96, size));
       wasm.open(sb, size);
       const layout = wasm.layout();
-      const decompress = decompressorFor(layout[18]!, (src, max) => wasm.lz4(src, max));
+      const id = layout[18]!;
+      // xz and lzma decoders live in their own module, loaded only for such images.
+      const codecs = id === 2 || id === 4 ? await Codecs.create() : undefined;
+      const decompress = decompressorFor(id, (src, max) => wasm.lz4(src, max), codecs);
       if (typeof decompress === "string") {
         throw new SingletError(`Cannot read SquashFS image "${path}": ${decompress}`, {
-          hint: "repack the image with -comp gzip, -comp zstd or -comp lz4",
+          hint: "repack the image with -comp gzip, -comp zstd, -comp xz or -comp lz4",
         });
       }
       const reader = new SquashfsReader(path, fd, offset, wasm, decompress, layout);
       reader.#load(layout);
       return reader;
     } catch (error) {
-      fs.closeSync(fd);
+      fd.close();
       wasm.close();
       throw imageError(path, error);
     }
@@ -248,13 +252,14 @@ export class SquashfsReader {
 
   /** Release the file and the parser state. */
   close(): void {
-    if (this.#fd >= 0) fs.closeSync(this.#fd);
-    this.#fd = -1;
+    this.#file?.close();
+    this.#file = undefined;
     this.#wasm.close();
   }
 
   #pread(position: number, length: number): Uint8Array {
-    return preadExact(this.#fd, this.#offset + position, length);
+    if (!this.#file) throw new Error(`Cannot read "${this.source}": the reader is closed`);
+    return preadExact(this.#file, this.#offset + position, length);
   }
 
   #load(layout: number[]): void {
@@ -351,6 +356,7 @@ export class SquashfsReader {
     try {
       return this.#decompress(src, max);
     } catch (error) {
+      if (error instanceof SqfsWasmError && error.code === -2) throw error;
       throw corrupt(`block at ${at} does not decompress: ${errorText(error)}`);
     }
   }
@@ -791,12 +797,20 @@ async function sifPartition(path: string): Promise<{ offset: number; size: numbe
   }
 }
 
-function preadExact(fd: number, position: number, length: number): Uint8Array {
+/**
+ * Read exactly `length` bytes at `position`. Deno's own file API (seek, then read) rather
+ * than `node:fs`: importing `node:fs` costs every `singlet exec` several ms of start-up, and
+ * reads are synchronous, so nothing can move the file position in between.
+ */
+function preadExact(file: Deno.FsFile, position: number, length: number): Uint8Array {
   const buf = new Uint8Array(length);
   let done = 0;
+  file.seekSync(position, Deno.SeekMode.Start);
   while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, position + done);
-    if (n <= 0) throw corrupt(`unexpected end of file reading ${length} bytes at ${position}`);
+    const n = file.readSync(buf.subarray(done));
+    if (n === null || n <= 0) {
+      throw corrupt(`unexpected end of file reading ${length} bytes at ${position}`);
+    }
     done += n;
   }
   return buf;
@@ -850,7 +864,7 @@ function imageError(path: string, error: unknown): Error {
     const unsupported = error.code === -2;
     return new SingletError(`Cannot read SquashFS image "${path}": ${error.message}`, {
       hint: unsupported
-        ? "repack the image with mksquashfs (SquashFS 4.0, gzip or zstd)"
+        ? "repack the image with mksquashfs (SquashFS 4.0, gzip, zstd, xz or lz4)"
         : "the image is corrupt or truncated: rebuild or download it again",
       cause: error,
     });
