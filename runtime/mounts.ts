@@ -192,7 +192,7 @@ class MountScript {
     const marks = [...stderr.matchAll(new RegExp(`${STEP_MARK}(\\d+)\\n?`, "g"))];
     const last = marks.at(-1);
     const step = last ? this.#steps[Number(last[1])] : undefined;
-    if (!last || !step) return new CommandFailedError(["sh", "-c", this.text()], code, stderr);
+    if (!last || !step) return new CommandFailedError(["sh", "-c", "<mount steps>"], code, stderr);
     const own = stderr.slice(last.index + last[0].length);
     const failed = new CommandFailedError(step.argv, code, own);
     if (step.name.startsWith("squashfs ")) {
