@@ -35,7 +35,9 @@ export type {
   SquashfsWriterOptions,
 } from "./core/squashfs/writer.ts";
 export { DirectorySource } from "./core/squashfs/directory_source.ts";
-export type { DirectorySourceOptions } from "./core/squashfs/directory_source.ts";
+export type { DirectorySourceOptions, XattrProvider } from "./core/squashfs/directory_source.ts";
+export * from "./core/squashfs/xattr_dump.ts";
+export * from "./runtime/xattr_reader.ts";
 export { mergeLayers } from "./core/squashfs/layers.ts";
 export type { LayerSource, MergeLayersOptions, MergeStats } from "./core/squashfs/layers.ts";
 export { DirectorySink } from "./core/squashfs/directory_sink.ts";
@@ -49,5 +51,6 @@ export * from "./core/squashfs/extract.ts";
 export { launch } from "./runtime/launch.ts";
 export type { BindSpec, LaunchLogger, LaunchOptions } from "./runtime/launch.ts";
 export type { Action } from "./runtime/action_script.ts";
+export type { ResourceLimits } from "./runtime/resources.ts";
 export { hostGoArch, writeNativeSif } from "./core/image/native_sif.ts";
 export type { NativeSifParts } from "./core/image/native_sif.ts";

@@ -7,6 +7,11 @@
  *
  * Usage: scripts/bench.sh pull   (BENCH_RUNS=N, default 1 here: the machine is shared)
  *
+ * `BENCH_BIG=1` adds the ~730 MB three-layer image of `bench/big_oci_layout.sh` (built there,
+ * pushed to the registry with `skopeo copy`; about 1.5 minutes a round), `BENCH_BIG=only`
+ * runs that case alone. Every cold run is timed through `/usr/bin/time` as well: CPU seconds
+ * (user+sys, children included) and peak RSS are reported for both contenders.
+ *
  * @module
  */
 import { gzipSync } from "node:zlib";
@@ -76,24 +81,72 @@ try {
   say(`no tree at ${TREE}: run bench/pack_bench.ts first (it builds it with debootstrap)`);
   Deno.exit(0);
 }
+const BIG_LAYOUT = "/tmp/singlet-bench/big-oci";
+const big = Deno.env.get("BENCH_BIG") ?? "";
+const names = big === "only" ? ["big"] : big ? ["one", "three", "big"] : ["one", "three"];
+if (names.includes("big")) {
+  try {
+    await Deno.stat(`${BIG_LAYOUT}/index.json`);
+  } catch {
+    say(`no OCI layout at ${BIG_LAYOUT}: run bench/big_oci_layout.sh first`);
+    Deno.exit(0);
+  }
+}
+
+/** The `/usr/bin/time` figures of every run, appended to one file per contender. */
+interface TimeFigures {
+  cpuSeconds: number[];
+  maxRssMiB: number;
+}
+
+function timed(file: string, argv: string[]): string[] {
+  return ["/usr/bin/time", "-a", "-o", file, "-f", "%e %U %S %M", ...argv];
+}
+
+async function figures(file: string): Promise<TimeFigures> {
+  const lines = (await Deno.readTextFile(file)).trim().split("\n")
+    .map((l) => l.trim().split(/\s+/).map(Number)).filter((f) => f.length === 4);
+  return {
+    cpuSeconds: lines.map(([, user, sys]) => Number((user! + sys!).toFixed(2))),
+    maxRssMiB: Math.round(Math.max(...lines.map((f) => f[3]!)) / 1024),
+  };
+}
+
 const top = [...Deno.readDirSync(TREE)].map((e) => e.name).sort();
 const registry = await startTestRegistry();
 const work = await Deno.makeTempDir({ prefix: "singlet-pull-bench-" });
 try {
   say("building and pushing the bench images ...");
-  await pushImage(registry.url, "bench/one", "v1", await image([top]));
-  await pushImage(
-    registry.url,
-    "bench/three",
-    "v1",
-    await image([
-      top.filter((n) => n === "usr"),
-      top.filter((n) => n === "var" || n === "etc"),
-      top.filter((n) => !["usr", "var", "etc"].includes(n)),
-    ]),
-  );
-  for (const name of ["one", "three"]) {
+  if (names.includes("one")) await pushImage(registry.url, "bench/one", "v1", await image([top]));
+  if (names.includes("three")) {
+    await pushImage(
+      registry.url,
+      "bench/three",
+      "v1",
+      await image([
+        top.filter((n) => n === "usr"),
+        top.filter((n) => n === "var" || n === "etc"),
+        top.filter((n) => !["usr", "var", "etc"].includes(n)),
+      ]),
+    );
+  }
+  if (names.includes("big")) {
+    const out = await new Deno.Command("skopeo", {
+      args: [
+        "copy",
+        "-q",
+        "--dest-tls-verify=false",
+        `oci:${BIG_LAYOUT}:latest`,
+        `docker://${registry.host}/bench/big:v1`,
+      ],
+      stderr: "piped",
+    }).output();
+    if (!out.success) throw new Error(`skopeo copy: ${decoder.decode(out.stderr)}`);
+  }
+  for (const name of names) {
     const uri = `docker://${registry.host}/bench/${name}:v1`;
+    const peerTimes = `${work}/peer-${name}.time`;
+    const singletTimes = `${work}/singlet-${name}.time`;
     const peerScript = [
       `rm -rf ${work}/oci ${work}/bundle ${work}/peer.sqfs`,
       `skopeo copy -q --src-tls-verify=false ${uri} oci:${work}/oci:v1`,
@@ -101,15 +154,26 @@ try {
       `mksquashfs ${work}/bundle/rootfs ${work}/peer.sqfs -noappend -comp gzip -quiet -no-progress`,
     ].join(" && ");
     const env = { SINGLET_CACHEDIR: `${work}/cache` };
+    const bench = name === "big"
+      ? "pull_cold_730mb_three_layers"
+      : `pull_cold_${name}_layer${name === "one" ? "" : "s"}`;
     const result = await compare(
-      `pull_cold_${name}_layer${name === "one" ? "" : "s"}`,
+      bench,
       {
         name: "skopeo copy + umoci unpack --rootless + mksquashfs -comp gzip",
-        argv: ["sh", "-c", peerScript],
+        argv: timed(peerTimes, ["sh", "-c", peerScript]),
       },
       {
         name: "singlet pull",
-        argv: [`${root}bin/singlet`, "-q", "pull", "--force", "--no-https", `${work}/s.sif`, uri],
+        argv: timed(singletTimes, [
+          `${root}bin/singlet`,
+          "-q",
+          "pull",
+          "--force",
+          "--no-https",
+          `${work}/s.sif`,
+          uri,
+        ]),
         env,
         before: () => Deno.remove(`${work}/cache`, { recursive: true }).catch(() => {}),
       },
@@ -118,6 +182,12 @@ try {
         extra: async () => ({
           peerSquashfsBytes: (await Deno.stat(`${work}/peer.sqfs`)).size,
           singletSifBytes: (await Deno.stat(`${work}/s.sif`)).size,
+          peer: await figures(peerTimes),
+          singlet: await figures(singletTimes),
+          loadavg: decoder.decode(
+            (await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped" }).output())
+              .stdout,
+          ).trim(),
         }),
       },
     );
@@ -126,6 +196,18 @@ try {
         (Number(result.extra.singletSifBytes) / Number(result.extra.peerSquashfsBytes)).toFixed(3)
       }`,
     );
+    if (name === "big") {
+      await compare(
+        "pull_warm_730mb",
+        { name: "bin/singlet version (start-up floor)", argv: [`${root}bin/singlet`, "version"] },
+        {
+          name: "singlet pull (cached)",
+          argv: [`${root}bin/singlet`, "-q", "pull", "--force", "--no-https", `${work}/w.sif`, uri],
+          env,
+        },
+        { runs: Math.max(runs, 3) },
+      );
+    }
     if (name === "three") {
       // Warm: the image is cached (blobs and SIF); the tag is still resolved on the registry.
       await compare(

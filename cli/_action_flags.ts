@@ -12,6 +12,7 @@ import { log } from "./_output.ts";
 import { UsageError } from "../core/errors.ts";
 import type { Action } from "../runtime/action_script.ts";
 import { type BindSpec, launch, type LaunchOptions } from "../runtime/launch.ts";
+import { parseResourceFlags } from "../runtime/resources.ts";
 
 type Kind = "bool" | "string" | "list";
 
@@ -237,9 +238,57 @@ const FLAGS: FlagSpec[] = [
   { flags: "--nv", help: "enable Nvidia support", env: ["NV"], kind: "bool" },
   { flags: "--rocm", help: "enable experimental Rocm support", env: ["ROCM"], kind: "bool" },
   {
+    flags: "--device <names>",
+    help: "fully-qualified CDI device name(s): <VENDOR>/<CLASS>=<NAME> (e.g. " +
+      "vendor.com/device=mydevice, or =all); comma-separated list, repeatable",
+    env: [],
+    kind: "list",
+  },
+  {
+    flags: "--cdi-dirs <dirs>",
+    help: "comma-separated list of directories in which CDI should look for device " +
+      "definition JSON and YAML files (default /etc/cdi,/var/run/cdi)",
+    env: [],
+    kind: "list",
+  },
+  {
+    flags: "--cpus <n>",
+    help: "number of CPUs available to container, e.g. 1.5 (cgroup limit: root, or a " +
+      "delegated cgroup v2)",
+    env: ["CPUS"],
+    kind: "string",
+  },
+  {
+    flags: "--memory <bytes>",
+    help: "memory limit in bytes; suffix with k, m, g (cgroup limit: root, or a delegated " +
+      "cgroup v2)",
+    env: ["MEMORY"],
+    kind: "string",
+  },
+  {
+    flags: "--pids-limit <n>",
+    help: "limit number of container PIDs (cgroup limit: root, or a delegated cgroup v2)",
+    env: ["PIDS_LIMIT"],
+    kind: "string",
+  },
+  {
+    flags: "--oci",
+    help: "OCI mode for images pulled or built from OCI sources: run as the image's USER " +
+      "and start in its WORKDIR (a USER other than root needs root, or subuid/subgid " +
+      "ranges); other behaviour stays Singularity's",
+    env: ["OCI"],
+    kind: "bool",
+  },
+  {
     flags: "--runtime <name>",
     help: "OCI runtime to use: crun or runc (default: crun where it works, else runc)",
     env: ["RUNTIME"],
+    kind: "string",
+  },
+  {
+    flags: "--app <name>",
+    help: "set an application to run inside a container",
+    env: ["APP", "APPNAME"],
     kind: "string",
   },
   {
@@ -466,6 +515,7 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     image,
     action: verb,
     args,
+    app: v.app as string | undefined,
     binds: [
       ...parseBinds(v.bind as string[] | undefined ?? []),
       ...parseMounts(v.mount as string[] | undefined ?? []),
@@ -501,6 +551,14 @@ function toLaunchOptions(verb: Action, image: string, args: string[], v: Values)
     nv: !!v.nv,
     rocm: !!v.rocm,
     shell: v.shell as string | undefined,
+    devices: splitList(v.device as string[] | undefined),
+    cdiDirs: splitList(v.cdiDirs as string[] | undefined),
+    resources: parseResourceFlags({
+      cpus: v.cpus as string | undefined,
+      memory: v.memory as string | undefined,
+      pidsLimit: v.pidsLimit as string | undefined,
+    }),
+    oci: !!v.oci,
     logger: {
       warning: (message) => log.warning(message),
       info: (message) => log.info(message),

@@ -45,16 +45,69 @@ singlet_complete_path() {
     export PATH
 }
 
+# --app NAME (SINGULARITY_APPNAME): the image's 95-apps.sh activates the app; images
+# without one get the same here, before 99-base.sh. Either way the active app's SCIF_APP*
+# variables follow.
+singlet_app_done=
+singlet_activate_app() {
+    if [ -z "\${SINGULARITY_APPNAME-}" ] || [ -n "$singlet_app_done" ]; then
+        return 0
+    fi
+    singlet_app_done=1
+    singlet_app=/scif/apps/$SINGULARITY_APPNAME
+    if [ -z "\${singlet_app_sourced-}" ]; then
+        if [ ! -d "$singlet_app/" ]; then
+            echo "Could not locate the container application: $SINGULARITY_APPNAME" >&2
+            exit 1
+        fi
+        SCIF_APPS=/scif/apps
+        SCIF_APPROOT=$singlet_app
+        PATH=$singlet_app:$PATH
+        [ ! -d "$singlet_app/bin" ] || PATH=$singlet_app/bin:$PATH
+        if [ -d "$singlet_app/lib" ]; then
+            LD_LIBRARY_PATH=$singlet_app/lib\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+            export LD_LIBRARY_PATH
+        fi
+        export SINGULARITY_APPNAME SCIF_APPS SCIF_APPROOT PATH
+        for singlet_app_env in "$singlet_app"/scif/env/*.sh; do
+            if [ -f "$singlet_app_env" ]; then
+                # shellcheck disable=SC1090
+                . "$singlet_app_env"
+            fi
+        done
+    fi
+    SCIF_APPNAME=$SINGULARITY_APPNAME
+    SCIF_APPROOT=$singlet_app
+    SCIF_APPMETA=$singlet_app/scif
+    SCIF_APPBIN=$singlet_app/bin
+    SCIF_APPLIB=$singlet_app/lib
+    SCIF_DATA=/scif/data
+    SCIF_APPDATA=/scif/data/$SINGULARITY_APPNAME
+    SCIF_APPINPUT=$SCIF_APPDATA/input
+    SCIF_APPOUTPUT=$SCIF_APPDATA/output
+    SCIF_APPENV=$singlet_app/scif/env/90-environment.sh
+    SCIF_APPLABELS=$singlet_app/scif/labels.json
+    SCIF_APPRUN=$singlet_app/scif/runscript
+    SCIF_APPTEST=$singlet_app/scif/test
+    SCIF_APPHELP=$singlet_app/scif/runscript.help
+    SCIF_APPSTART=$singlet_app/scif/startscript
+    export SCIF_APPNAME SCIF_APPROOT SCIF_APPMETA SCIF_APPBIN SCIF_APPLIB SCIF_DATA \\
+        SCIF_APPDATA SCIF_APPINPUT SCIF_APPOUTPUT SCIF_APPENV SCIF_APPLABELS SCIF_APPRUN \\
+        SCIF_APPTEST SCIF_APPHELP SCIF_APPSTART
+}
+
 if [ -d /.singularity.d/env ]; then
     for singlet_script in /.singularity.d/env/*.sh; do
         [ -f "$singlet_script" ] || continue
         case $singlet_script in
             */99-runtimevars.sh) continue ;;
+            */99-base.sh) singlet_activate_app ;;
         esac
         # shellcheck disable=SC1090
         . "$singlet_script"
         case $singlet_script in
             */10-docker2singularity.sh | */10-docker.sh) singlet_complete_path ;;
+            */95-apps.sh) singlet_app_sourced=1 ;;
             */99-base.sh) singlet_inject_user_env ;;
         esac
     done
@@ -62,6 +115,7 @@ elif [ -f /environment ]; then
     # shellcheck disable=SC1091
     . /environment
 fi
+singlet_activate_app
 singlet_inject_user_env
 
 if [ -n "\${SING_USER_DEFINED_PATH-}" ]; then
@@ -84,6 +138,7 @@ esac
 export PS1
 
 unset singlet_inject singlet_restore singlet_injected singlet_script singlet_default_path singlet_ps1_default
+unset singlet_app singlet_app_done singlet_app_sourced singlet_app_env
 
 # As PID 1 of the container's PID namespace the payload would ignore every signal it has
 # no handler for (SIGTERM from a batch system included): run it as a child instead and
@@ -120,6 +175,16 @@ case $singlet_action in
         singlet_run "$@"
         ;;
     run)
+        if [ -n "\${SINGULARITY_APPNAME-}" ]; then
+            singlet_runscript=/scif/apps/$SINGULARITY_APPNAME/scif/runscript
+            if [ -x "$singlet_runscript" ]; then
+                singlet_run "$singlet_runscript" "$@"
+            elif [ -f "$singlet_runscript" ]; then
+                singlet_run /bin/sh "$singlet_runscript" "$@"
+            fi
+            echo "No runscript for contained app: $SINGULARITY_APPNAME" >&2
+            exit 1
+        fi
         for singlet_runscript in /.singularity.d/runscript /singularity; do
             if [ -x "$singlet_runscript" ]; then
                 singlet_run "$singlet_runscript" "$@"
@@ -139,6 +204,16 @@ case $singlet_action in
         singlet_run /bin/sh "$@"
         ;;
     test)
+        if [ -n "\${SINGULARITY_APPNAME-}" ]; then
+            singlet_test=/scif/apps/$SINGULARITY_APPNAME/scif/test
+            if [ -x "$singlet_test" ]; then
+                singlet_run "$singlet_test" "$@"
+            elif [ -f "$singlet_test" ]; then
+                singlet_run /bin/sh "$singlet_test" "$@"
+            fi
+            echo "No tests for contained app: $SINGULARITY_APPNAME" >&2
+            exit 1
+        fi
         if [ -x /.singularity.d/test ]; then
             singlet_run /.singularity.d/test "$@"
         elif [ -f /.singularity.d/test ]; then

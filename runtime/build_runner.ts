@@ -11,6 +11,7 @@ import type { RunnerBind, SectionRunner } from "../core/build/section_runner.ts"
 import { runCommand } from "./_command.ts";
 import { launch, type LaunchLogger } from "./launch.ts";
 import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
+import type { SpecialNode } from "../core/build/files.ts";
 
 export type { LaunchLogger } from "./launch.ts";
 
@@ -65,6 +66,63 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
         { stdin: "null" },
       );
       if (code !== 0) throw new Error(new TextDecoder().decode(stderr).trim());
+    },
+    async fixPerms(path: string) {
+      // the caller already did what it could (core/build/fix_perms.ts); the rest belongs
+      // to subordinate IDs: chmod as namespace root
+      const { plan: p } = await plan();
+      if (Deno.uid() === 0 || p.mode !== "subid") return;
+      const { code, stderr } = await runCommand(
+        [
+          "unshare",
+          ...p.unshareArgs,
+          "--",
+          "find",
+          path,
+          "-mindepth",
+          "1",
+          "(",
+          "-type",
+          "d",
+          "-exec",
+          "chmod",
+          "u+rwx",
+          "{}",
+          "+",
+          ")",
+          "-o",
+          "(",
+          "-type",
+          "f",
+          "-exec",
+          "chmod",
+          "u+rw",
+          "{}",
+          "+",
+          ")",
+        ],
+        { stdin: "null" },
+      );
+      if (code !== 0) {
+        throw new Error(`--fix-perms: ${new TextDecoder().decode(stderr).trim()}`);
+      }
+    },
+    async makeNode(path: string, node: SpecialNode): Promise<string | undefined> {
+      if (node.kind !== "fifo" && Deno.uid() !== 0) {
+        return "an unprivileged build cannot create device nodes (the kernel refuses mknod " +
+          "in a user namespace); build as root to copy it, or create it at run time";
+      }
+      const mode = node.mode.toString(8).padStart(4, "0");
+      const type = node.kind === "fifo" ? ["p"] : [
+        node.kind === "chardev" ? "c" : "b",
+        String(node.major),
+        String(node.minor),
+      ];
+      const { code, stderr } = await runCommand(["mknod", "-m", mode, "--", path, ...type], {
+        stdin: "null",
+      });
+      if (code !== 0) throw new Error(`mknod ${path}: ${new TextDecoder().decode(stderr).trim()}`);
+      return undefined;
     },
     async runHost(argv: string[], env: Record<string, string>): Promise<number> {
       // --allow-run grants `sh` by name (Deno resolves it on PATH to /usr/bin/sh); the

@@ -8,6 +8,8 @@
  *
  * @module
  */
+import type { OciHook, OciLinuxDevice } from "./cdi.ts";
+import type { OciResources } from "./resources.ts";
 import type { IdMapping, UserIdentity } from "./userns.ts";
 
 /** One OCI mount. */
@@ -48,6 +50,8 @@ export interface OciConfig {
   hostname?: string;
   /** Mounts, in order. */
   mounts: OciMount[];
+  /** OCI hooks by hook point (CDI specs). */
+  hooks?: Record<string, OciHook[]>;
   /** Linux specifics. */
   linux: {
     namespaces: { type: string }[];
@@ -55,6 +59,12 @@ export interface OciConfig {
     gidMappings?: IdMapping[];
     maskedPaths: string[];
     readonlyPaths: string[];
+    /** Device nodes the runtime creates (CDI, as root). */
+    devices?: OciLinuxDevice[];
+    /** cgroup limits and device rules. */
+    resources?: OciResources;
+    /** The container's cgroup (delegated cgroup v2). */
+    cgroupsPath?: string;
   };
 }
 
@@ -398,6 +408,29 @@ export function groupWithUser(image: string, user: UserIdentity): string {
   if (!lines.some((line) => line.split(":")[2] === "0")) lines.unshift("root:x:0:");
   if (user.gid !== 0 && !lines.some((line) => line.split(":")[2] === String(user.gid))) {
     lines.push(`${user.groupName}:x:${user.gid}:${user.name}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Add the host's entries for the user's supplementary groups to a container `/etc/group`
+ * (those whose gid it does not name yet), with the user as a member, so `id` names them.
+ *
+ * @param group The container's /etc/group content.
+ * @param host The host's /etc/group content.
+ * @param user The user (its `groups`).
+ * @returns The new content.
+ */
+export function withHostGroups(group: string, host: string, user: UserIdentity): string {
+  const lines = group.split("\n").filter((line) => line.trim() !== "");
+  const named = new Set(lines.map((line) => line.split(":")[2]));
+  for (const line of host.split("\n")) {
+    const fields = line.split(":");
+    if (fields.length < 4 || named.has(fields[2]) || !user.groups.includes(Number(fields[2]))) {
+      continue;
+    }
+    named.add(fields[2]);
+    lines.push(`${fields[0]}:x:${fields[2]}:${user.name}`);
   }
   return lines.join("\n") + "\n";
 }

@@ -17,13 +17,16 @@ import {
   passwdWithUser,
   systemMounts,
   tmpfsMount,
+  withHostGroups,
 } from "./bundle.ts";
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
 import { type OverlayLayer, prepareRootfs, rootfsPaths } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
+import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
+import { appVariables } from "./scif_app.ts";
 import { currentUser, planNamespace } from "./userns.ts";
 
 /** Messages the runtime wants shown; the CLI routes them to its logger. */
@@ -54,6 +57,8 @@ export interface LaunchOptions {
   action: Action;
   /** Arguments: the command for exec, runscript arguments for run. */
   args: string[];
+  /** --app: the SCIF app to run (`scif_app.ts`). */
+  app?: string | undefined;
   /** -B/--bind and --mount. */
   binds?: BindSpec[];
   /** --no-home. */
@@ -118,6 +123,14 @@ export interface LaunchOptions {
   dns?: string[];
   /** -s/--shell (shell action). */
   shell?: string | undefined;
+  /** --device: fully qualified CDI device names. */
+  devices?: string[];
+  /** --cdi-dirs (default /etc/cdi, /var/run/cdi). */
+  cdiDirs?: string[];
+  /** --cpus, --memory, --pids-limit. */
+  resources?: ResourceLimits | undefined;
+  /** --oci: honour the image's USER and WORKDIR. */
+  oci?: boolean;
   /** Where messages go. */
   logger: LaunchLogger;
 }
@@ -157,6 +170,29 @@ export async function launch(options: LaunchOptions): Promise<number> {
       { hint: "use --writable-tmpfs for throw-away changes, or build a sandbox directory" },
     );
   }
+  // checked before anything starts: a bad CDI spec or unusable limits start nothing
+  // loaded only when asked for: every other launch starts without them
+  const cdiModule = options.devices?.length ? await import("./cdi.ts") : undefined;
+  const cdi = cdiModule && options.devices
+    ? await cdiModule.resolveCdiDevices(
+      options.devices,
+      await cdiModule.loadCdiSpecs(
+        options.cdiDirs?.length ? options.cdiDirs : cdiModule.DEFAULT_CDI_DIRS,
+      ),
+      { root: plan.mode === "root" },
+    )
+    : undefined;
+  if (cdi) log.debug(`CDI devices: ${cdi.applied.join(", ")}`);
+  const cgroups = options.resources
+    ? await checkCgroups(options.resources, {
+      root: plan.mode === "root",
+      uid: user.uid,
+      ownCgroup,
+      name: `singlet-${crypto.randomUUID()}`,
+    })
+    : undefined;
+  const ociUser = options.oci ? await import("./oci_user.ts") : undefined;
+  const ociImage = ociUser ? await ociUser.readOciImageConfig(image) : undefined;
   const stateDir = await stateDirectory(user.uid);
   const overlays = (options.overlays ?? []).map(parseOverlay);
   // independent steps, in parallel: starting this session's namespaces and mounting the
@@ -206,6 +242,18 @@ export async function launch(options: LaunchOptions): Promise<number> {
     const layout = rootfsPaths(session.dir);
 
     const skip = new Set(options.noMount ?? []);
+    // --oci: the image's USER (resolved in its own /etc/passwd and /etc/group)
+    const imageUser = ociUser && ociImage?.user
+      ? ociUser.resolveImageUser(
+        ociImage.user,
+        await files.readText("/etc/passwd") ?? "",
+        await files.readText("/etc/group") ?? "",
+        options.image,
+      )
+      : undefined;
+    const imageGroups = ociUser && imageUser
+      ? ociUser.checkImageUserMapped(imageUser, plan, options.image)
+      : [];
     const mounts: OciMount[] = systemMounts({
       root: plan.mode === "root",
       ipc: !!(options.ipc || options.containall),
@@ -217,13 +265,15 @@ export async function launch(options: LaunchOptions): Promise<number> {
     // $HOME
     const homeDest = options.home
       ? (options.home.split(":")[1] || options.home.split(":")[0]!)
+      : imageUser
+      ? imageUser.home
       : options.fakeroot
       ? "/root"
       : user.home;
     if (options.home) {
       const source = options.home.split(":")[0]!;
       mounts.push(bindMount(await hostPath(source, "home directory"), homeDest));
-    } else if (!options.noHome && !skip.has("home")) {
+    } else if (!options.noHome && !skip.has("home") && !imageUser) {
       if (contain) mounts.push(await scratchOrWorkdir(options.workdir, "home", homeDest, plan));
       else if (await isDirectory(user.home)) mounts.push(bindMount(user.home, homeDest));
     }
@@ -239,8 +289,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
     }
     // the current directory
     const hostCwd = Deno.cwd();
-    let cwd = options.cwd;
-    if (!contain && !skip.has("cwd") && !options.cwd) {
+    let cwd = options.cwd ?? (ociImage?.workingDir || undefined);
+    if (!contain && !skip.has("cwd") && !cwd) {
       const covered = mounts.some((m) => m.type === "bind" && within(hostCwd, m.destination));
       const system = SYSTEM_DIRS.some((dir) => within(hostCwd, dir) && dir !== "/") ||
         hostCwd === "/";
@@ -283,14 +333,20 @@ export async function launch(options: LaunchOptions): Promise<number> {
       log.debug(`--${vendor}: ${JSON.stringify(gpu.found)}`);
       mounts.push(...gpu.mounts);
     }
+    // CDI mounts and device-node binds
+    if (cdi) mounts.push(...cdi.mounts);
     // /etc files
     const etc = `${session.dir}/etc`;
     await Deno.mkdir(etc);
     const passwd = passwdWithUser(await files.readText("/etc/passwd") ?? "", user, homeDest);
-    const group = groupWithUser(await files.readText("/etc/group") ?? "", user);
+    let group = groupWithUser(await files.readText("/etc/group") ?? "", user);
+    // root keeps its supplementary groups: name them inside too
+    if (plan.mode === "root" && user.groups.length) {
+      group = withHostGroups(group, await Deno.readTextFile("/etc/group").catch(() => ""), user);
+    }
     await Deno.writeTextFile(`${etc}/passwd`, passwd);
     await Deno.writeTextFile(`${etc}/group`, group);
-    if (plan.processUid !== 0 || plan.mode === "root") {
+    if ((plan.processUid !== 0 || plan.mode === "root") && !imageUser) {
       mounts.push(bindMount(`${etc}/passwd`, "/etc/passwd", true));
       mounts.push(bindMount(`${etc}/group`, "/etc/group", true));
     }
@@ -339,10 +395,13 @@ export async function launch(options: LaunchOptions): Promise<number> {
       ).join(",");
     }
     if (options.shell) runtimeVars.SINGULARITY_SHELL = options.shell;
+    if (options.app) {
+      Object.assign(runtimeVars, await appVariables(files, options.app, options.image));
+    }
     if (options.nv || options.rocm) runtimeVars.LD_LIBRARY_PATH = "/.singularity.d/libs";
     const env = buildEnvironment(hostEnv, {
       cleanenv: !!(options.cleanenv || options.containall),
-      env: options.env ?? [],
+      env: [...cdi?.env ?? [], ...options.env ?? []],
       envFiles,
       noEval: !!options.noEval,
       home: homeDest,
@@ -365,7 +424,8 @@ export async function launch(options: LaunchOptions): Promise<number> {
       throw new UsageError("exec needs a command to run inside the container");
     }
 
-    let capabilities = computeCaps(plan.processUid, options, plan.mode === "root");
+    const processUid = imageUser?.uid ?? plan.processUid;
+    let capabilities = computeCaps(processUid, options, plan.mode === "root");
     if (options.keepPrivs || options.addCaps?.length) {
       // the runtime fails on a capability outside the bounding set (some hosts drop a few)
       const status = await session.run(["grep", "^CapBnd:", "/proc/self/status"]);
@@ -386,13 +446,14 @@ export async function launch(options: LaunchOptions): Promise<number> {
       args,
       env,
       cwd,
-      uid: plan.processUid,
-      gid: plan.processGid,
-      groups: plan.mode === "root" ? [] : plan.processGroups,
+      uid: processUid,
+      gid: imageUser?.gid ?? plan.processGid,
+      // root's supplementary groups are kept; in a user namespace they cannot be (README)
+      groups: imageUser ? imageGroups : plan.mode === "root" ? user.groups : plan.processGroups,
       terminal: options.action === "shell" && Deno.stdin.isTerminal() &&
         Deno.stdout.isTerminal(),
       capabilities,
-      noNewPrivileges: !!options.noPrivs || plan.processUid !== 0,
+      noNewPrivileges: !!options.noPrivs || processUid !== 0,
       namespaces: {
         // always (as SingularityCE's OCI mode): when the payload's PID 1 exits, whatever it
         // left running dies with it; the action script keeps signals working under PID 1
@@ -406,7 +467,16 @@ export async function launch(options: LaunchOptions): Promise<number> {
       gidMappings: plan.innerGidMappings,
       mounts,
     });
-    await Deno.writeTextFile(`${session.dir}/config.json`, JSON.stringify(config, null, 1));
+    if (cdiModule && cdi) cdiModule.applyCdiToConfig(config, cdi);
+    if (options.resources && cgroups) {
+      // a user sees its delegated cgroup through the /sys bind already
+      applyResources(config, options.resources, cgroups, !skip.has("sys") && plan.mode === "root");
+    }
+    const configText = JSON.stringify(config, null, 1);
+    await Deno.writeTextFile(`${session.dir}/config.json`, configText);
+    // a copy for debugging and the schema tests (tests/e2e/config_schema_test.ts)
+    const copy = Deno.env.get("SINGLET_CONFIG_COPY");
+    if (copy) await Deno.writeTextFile(copy, configText);
 
     const mounted = await rootfsReady;
     if ("error" in mounted) throw mounted.error;

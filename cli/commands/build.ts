@@ -16,6 +16,8 @@ import type { RunnerBind } from "../../core/build/section_runner.ts";
 import { wantedPlatform } from "../../core/oci/manifest.ts";
 import { VERSION } from "../../core/version.ts";
 import { buildRunner } from "../../runtime/build_runner.ts";
+import { hostXattrReader } from "../../runtime/xattr_reader.ts";
+import { hostXattrWriter } from "../../runtime/fsnodes.ts";
 import {
   envFlag,
   httpOptionsFrom,
@@ -103,7 +105,12 @@ export function registerBuild(program: Command): void {
     .option("-F, --force", "overwrite an image file if it exists")
     .option("-s, --sandbox", "build image as sandbox format (chroot directory structure)")
     .option("-u, --update", "run definition over existing container (skips header)")
-    .option("--section <name>", "only run specific section(s) of deffile (repeatable)", collect)
+    .option(
+      "--section <name>",
+      "only run specific section(s) of deffile: pre, setup, files, post, environment, " +
+        "runscript, startscript, test, help, labels, all, none (comma list, repeatable)",
+      collect,
+    )
     .option("-T, --notest", "build without running tests in %test section")
     .option("--fix-perms", "ensure owner has rwX permissions on all container content")
     .option(
@@ -236,6 +243,9 @@ Examples:
         log.info(m);
       },
       onWarning: (m) => log.warning(m),
+      // Deno cannot read or set xattrs: getfattr/setfattr keep them through the build.
+      xattrs: hostXattrReader({ onWarning: (m) => log.warning(m) }),
+      xattrWriter: hostXattrWriter(),
       onPack: (bytes, total) => {
         bar ??= new Progress("Packing SquashFS", total);
         bar.update(bytes);

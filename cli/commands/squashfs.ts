@@ -8,7 +8,8 @@
 import { action, type Command, Option } from "../_command.ts";
 import { log, Progress } from "../_output.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
-import { DirectorySource } from "../../core/squashfs/directory_source.ts";
+import { DirectorySource, type XattrProvider } from "../../core/squashfs/directory_source.ts";
+import { hostXattrReader } from "../../runtime/xattr_reader.ts";
 import {
   DEFAULT_GZIP_LEVEL,
   type SquashfsCompressor,
@@ -42,7 +43,7 @@ interface PackOptions {
   allRoot?: boolean;
   mtime?: string;
   fragments: boolean;
-  xattrs: boolean;
+  xattrs?: boolean;
   processors?: string;
 }
 
@@ -90,7 +91,11 @@ interface PackSource {
  * other are applied in order with OCI layer semantics (whiteouts, opaque directories) by
  * {@linkcode mergeLayers}, in one streaming pass.
  */
-function openSources(srcs: string[], warn: (message: string) => void): PackSource[] {
+function openSources(
+  srcs: string[],
+  warn: (message: string) => void,
+  xattrs?: XattrProvider,
+): PackSource[] {
   const sources: PackSource[] = [];
   let layers: { path: string; size: number }[] = [];
   const flushLayers = () => {
@@ -130,7 +135,7 @@ function openSources(srcs: string[], warn: (message: string) => void): PackSourc
     }
     if (info.isDirectory) {
       flushLayers();
-      sources.push(DirectorySource.scan(src, { onWarning: warn }));
+      sources.push(DirectorySource.scan(src, { onWarning: warn, ...(xattrs ? { xattrs } : {}) }));
     } else if (info.isFile && looksLikeLayer(src)) {
       layers.push({ path: src, size: layerSizeHint(src, info.size) });
     } else {
@@ -195,16 +200,22 @@ export function registerSquashfsPack(program: Command): void {
       "source directories or layer tars (applied in order, with OCI whiteouts); the last argument is the output image",
     )
     .addOption(
-      new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd"]).default("gzip"),
+      new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd", "lz4"]).default(
+        "gzip",
+      ),
     )
     .option(
       "--level <n>",
-      `compression level (gzip 1-9, default ${DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3)`,
+      `compression level (gzip 1-9, default ${DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3; lz4 none)`,
     )
     .option("--block-size <bytes>", "data block size, 4K to 1M", "131072")
     .option("--all-root", "make every file owned by root (uid and gid 0)")
     .option("--mtime <time>", "set every modification time (seconds since the epoch or a date)")
     .option("--no-fragments", "do not pack file tails into shared fragment blocks")
+    .option(
+      "--xattrs",
+      "store extended attributes and fail if a directory's cannot be read (default: store them, warn if they cannot be read)",
+    )
     .option("--no-xattrs", "do not store extended attributes")
     .option("--processors <n>", "blocks compressed in parallel (default: number of CPUs)")
     .addHelpText(
@@ -222,13 +233,18 @@ export function registerSquashfsPack(program: Command): void {
       }
       const out = args[args.length - 1]!;
       const srcs = args.slice(0, -1);
+      if (opts.comp === "lz4" && opts.level !== undefined) {
+        throw new UsageError("Cannot use --level with --comp lz4: lz4 has no levels");
+      }
       const maxLevel = opts.comp === "gzip" ? 9 : 22;
       const level = opts.level === undefined
         ? undefined
         : integer(opts.level, "--level", 1, maxLevel);
-      const sources = openSources(srcs, (m) => log.warning(m));
-      const total = sources.reduce((n, s) => n + s.totalBytes, 0);
-      const bar = new Progress(`Packing ${out}`, total);
+      // Directories' xattrs come from one getfattr run per tree (Deno cannot read them).
+      const xattrs = opts.xattrs === false
+        ? undefined
+        : hostXattrReader({ required: opts.xattrs === true, onWarning: (m) => log.warning(m) });
+      let bar: Progress | undefined;
       const options = {
         compressor: opts.comp,
         ...(level === undefined ? {} : { level }),
@@ -236,11 +252,11 @@ export function registerSquashfsPack(program: Command): void {
         ...(opts.allRoot ? { allRoot: true } : {}),
         ...(opts.mtime === undefined ? {} : { mtime: mtime(opts.mtime) }),
         noFragments: !opts.fragments,
-        noXattrs: !opts.xattrs,
+        noXattrs: opts.xattrs === false,
         ...(opts.processors === undefined
           ? {}
           : { parallelism: integer(opts.processors, "--processors", 1, 1024) }),
-        onProgress: (n: number) => bar.update(n),
+        onProgress: (n: number) => bar?.update(n),
       };
       // Ctrl-C leaves nothing behind: the temporary image is removed, exit code 130. The
       // listener is in place before the temporary file exists.
@@ -253,11 +269,16 @@ export function registerSquashfsPack(program: Command): void {
       };
       Deno.addSignalListener("SIGINT", onSignal);
       try {
+        // The writer (and its compression workers, which take a while to load) first: they
+        // start up while this thread scans the sources.
         writer = await SquashfsWriter.create(out, options);
         if (signalled) {
           await writer.abort();
           return 130;
         }
+        const sources = openSources(srcs, (m) => log.warning(m), xattrs);
+        const total = sources.reduce((n, s) => n + s.totalBytes, 0);
+        bar = new Progress(`Packing ${out}`, total);
         for (const source of sources) await source.emit(writer);
         const stats = await writer.finish();
         bar.update(total);

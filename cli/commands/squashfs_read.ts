@@ -197,6 +197,12 @@ export function registerSquashfsRead(group: Command): void {
     .argument("<dir>", "target directory (created if missing; nothing in it is overwritten)")
     .argument("[paths...]", "paths inside the image to extract, with everything below them")
     .option("--offset <bytes>", "byte offset of the SquashFS image inside the file")
+    .addHelpText(
+      "after",
+      "\nExit status: 0 when every entry was extracted; 2 when some were skipped (each is " +
+        "reported, e.g. devices when not root or names that are not UTF-8), as unsquashfs " +
+        "exits 2 on such errors; 255 when extraction failed.\n",
+    )
     .action(
       action(async (image: string, dir: string, paths: string[], opts: { offset?: string }) => {
         const reader = await SquashfsReader.open(image, openOptions(opts.offset));
@@ -220,6 +226,15 @@ export function registerSquashfsRead(group: Command): void {
               `special files (${report.bytes} bytes) into ${dir}` +
               (report.skipped.length ? `; ${report.skipped.length} skipped` : ""),
           );
+          if (report.skipped.length) {
+            // Like unsquashfs (exit 2 on non-fatal errors): an incomplete tree is not success.
+            const n = report.skipped.length;
+            log.warning(
+              `${n} ${n === 1 ? "entry was" : "entries were"} not extracted (see above): ` +
+                `${dir} is incomplete`,
+            );
+            return 2;
+          }
         } finally {
           reader.close();
         }

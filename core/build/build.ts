@@ -27,6 +27,8 @@ import type { RunnerBind, SectionRunner } from "./section_runner.ts";
 import { type BootstrapResult, bootstrapRootfs, type OciFetchOptions } from "./bootstrap/mod.ts";
 import { copyFiles, secureJoin } from "./files.ts";
 import { metadataOnlyStage, rebuildMetadataOnly } from "./rebuild.ts";
+import { metadataStage, sectionFilter } from "./sections.ts";
+import { fixPermissions, restrictivePaths } from "./fix_perms.ts";
 import {
   baseEntries,
   metadataEntries,
@@ -35,7 +37,8 @@ import {
 } from "../image/singularity_d.ts";
 import { openImageFiles } from "../image/image_files.ts";
 import { inspectMetadataObject } from "../image/inspect.ts";
-import { DirectorySource } from "../squashfs/directory_source.ts";
+import { DirectorySource, type XattrProvider } from "../squashfs/directory_source.ts";
+import type { XattrWriter } from "../squashfs/extract.ts";
 import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
 
@@ -51,7 +54,7 @@ export interface BuildOptions {
   update?: boolean;
   /** Skip `%test`. */
   notest?: boolean;
-  /** Run only these sections (`--section`); `all` or absent runs every one. */
+  /** Run only these sections (`--section`, `sections.ts`); `all` or absent runs every one. */
   sections?: readonly string[];
   /** Give the owner read/write (and search on directories) on every file (`--fix-perms`). */
   fixPerms?: boolean;
@@ -82,6 +85,10 @@ export interface BuildOptions {
   onTempPath?: (path: string) => void;
   /** Packing progress (bytes of file data). */
   onPack?: (bytes: number, total: number) => void;
+  /** Reads the root filesystem's extended attributes for the SIF (and a sandbox base's). */
+  xattrs?: XattrProvider;
+  /** Sets extended attributes while bootstrapping (layers, images, sandboxes). */
+  xattrWriter?: XattrWriter;
 }
 
 /** What {@linkcode buildImage} wrote. */
@@ -188,20 +195,6 @@ async function existingMetadata(root: string) {
   return { labels, environment, history };
 }
 
-async function fixPermissions(root: string): Promise<void> {
-  const walk = async (dir: string): Promise<void> => {
-    for await (const e of Deno.readDir(dir)) {
-      const p = `${dir}/${e.name}`;
-      if (e.isSymlink) continue;
-      const info = await Deno.lstat(p);
-      const mode = info.mode! & 0o7777;
-      await Deno.chmod(p, mode | (e.isDirectory ? 0o700 : 0o600));
-      if (e.isDirectory) await walk(p);
-    }
-  };
-  await walk(root);
-}
-
 /**
  * Build a definition into a SIF or a sandbox.
  *
@@ -214,9 +207,7 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
   const out = options.output.replace(/(.)\/+$/, "$1");
   const step = options.onStep ?? (() => {});
   const warn = options.onWarning ?? (() => {});
-  const wanted = (name: string) =>
-    !options.sections?.length || options.sections.includes("all") ||
-    options.sections.includes(name);
+  const wanted = sectionFilter(options.sections);
 
   if (options.update) {
     if (!options.sandbox) {
@@ -314,6 +305,8 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
           oci: options.oci,
           cwd: options.cwd,
           onWarning: warn,
+          ...(options.xattrs ? { xattrs: options.xattrs } : {}),
+          ...(options.xattrWriter ? { xattrWriter: options.xattrWriter } : {}),
         });
       }
       const existing = await existingMetadata(rootfs);
@@ -324,10 +317,22 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
       const b = baseEntries(input);
       b.warnings.forEach(warn);
       await writeEntries(rootfs, b.entries, false);
+      if (stage.apps.size) {
+        // SingularityCE rewrites the recipe's apps and 94-appsbase.sh whatever the base
+        // (a localimage, an --update sandbox) had there
+        const apps = b.entries.filter((e) =>
+          e.path.startsWith("scif/") || e.path === ".singularity.d/env/94-appsbase.sh"
+        );
+        await writeEntries(rootfs, apps, true);
+      }
 
       if (s.setup && wanted("setup")) {
         await runHost("setup", s.setup, { SINGULARITY_ROOTFS: rootfs, APPTAINER_ROOTFS: rootfs });
       }
+      const copyOptions = {
+        ...(options.runner?.makeNode ? { makeNode: options.runner.makeNode } : {}),
+        onWarning: warn,
+      };
       if (wanted("files")) {
         for (const block of s.files) {
           if (block.files.length === 0) continue;
@@ -336,11 +341,18 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
           if (from === undefined) {
             throw new SingletError(`Cannot copy files from stage "${block.stage}": unknown stage`);
           }
-          await copyFiles(rootfs, block.files, from, options.cwd);
+          await copyFiles(rootfs, block.files, from, options.cwd, "/", copyOptions);
         }
         for (const app of stage.apps.values()) {
           if (app.files.length) {
-            await copyFiles(rootfs, app.files, "", options.cwd, `/scif/apps/${app.name}`);
+            await copyFiles(
+              rootfs,
+              app.files,
+              "",
+              options.cwd,
+              `/scif/apps/${app.name}`,
+              copyOptions,
+            );
           }
         }
       }
@@ -393,19 +405,35 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
       if (s.post && wanted("post")) await inContainer("post", s.post);
       for (const app of stage.apps.values()) {
         if (app.install && wanted("appinstall")) {
-          await inContainer(`appinstall-${app.name}`, app.install, `cd /scif/apps/${app.name}\n`);
+          // as SingularityCE's apps.go: the app's 01-base.sh (SCIF_APPNAME, SCIF_APPROOT, ...)
+          // sourced, then in the app's root
+          const root = `/scif/apps/${app.name}`;
+          await inContainer(
+            `appinstall-${app.name}`,
+            app.install,
+            `. ${root}/scif/env/01-base.sh\ncd ${root}\n`,
+          );
         }
       }
 
       step("Adding metadata");
+      const shown = metadataStage(stage, wanted);
       const meta = metadataEntries({
         ...input,
+        // the stored definition stays the whole file
+        ...(shown === stage ? {} : {
+          deffile: {
+            ...def,
+            raw: storedDeffileText(input.deffile),
+            stages: [...def.stages.slice(0, i), shown],
+          },
+        }),
         labels: postLabels,
         buildLabels: schemaLabels({
           date: options.date ?? new Date(),
           version: options.version,
           arch: base.arch ?? hostGoArch(),
-          stage,
+          stage: shown,
           ...(options.update ? { update: true } : {}),
         }),
         ...(options.force ? { force: true } : {}),
@@ -431,7 +459,35 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
           );
         }
       }
-      if (options.fixPerms) await fixPermissions(rootfs);
+      if (options.fixPerms) {
+        if (i === 0) {
+          warn(
+            "The --fix-perms option modifies the filesystem permissions on the resulting container.",
+          );
+        }
+        const { denied } = await fixPermissions(rootfs);
+        if (denied.length && options.runner?.fixPerms) await options.runner.fixPerms(rootfs);
+        else if (denied.length) {
+          warn(
+            `--fix-perms could not change ${denied.length} entries (owned by other users), e.g. "${
+              denied[0]!.slice(rootfs.length)
+            }"`,
+          );
+        }
+      } else if (final && options.sandbox && base.ociConfig) {
+        const tight = await restrictivePaths(rootfs, 20);
+        if (tight.length) {
+          warn(
+            `The sandbox has ${
+              tight.length === 20 ? "20 or more" : tight.length
+            } files or directories ` +
+              `their owner cannot read and write (e.g. "${
+                tight[0]
+              }"): changing or deleting it may ` +
+              "need chmod first; build with --fix-perms to avoid this",
+          );
+        }
+      }
       if (stage.name) roots.set(stage.name, rootfs);
       roots.set(String(i), rootfs);
       finalRoot = rootfs;
@@ -548,6 +604,7 @@ async function packSif(
   const source = DirectorySource.scan(rootfs, {
     skipUnreadable: true,
     ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    ...(options.xattrs ? { xattrs: options.xattrs } : {}),
   });
   const squashfs = `${tmp}/rootfs.squashfs`;
   const total = source.totalBytes;

@@ -123,12 +123,81 @@ async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined>
   }
 }
 
+/** A FIFO or device node to recreate (`cp -r` semantics). */
+export interface SpecialNode {
+  /** What it is. */
+  kind: "fifo" | "chardev" | "blockdev";
+  /** Permission bits. */
+  mode: number;
+  /** Device major number (0 for a FIFO). */
+  major: number;
+  /** Device minor number (0 for a FIFO). */
+  minor: number;
+}
+
+/**
+ * Creates what Deno cannot (a process is needed: `mknod`), supplied by the runner.
+ *
+ * @param path Where, on the host.
+ * @param node What.
+ * @returns `undefined` when created, else why it was skipped (shown as a warning).
+ */
+export type NodeMaker = (path: string, node: SpecialNode) => Promise<string | undefined>;
+
+/** Options of {@linkcode copyFiles}. */
+export interface CopyOptions {
+  /** Recreates FIFOs and device nodes; without one they are skipped with a warning. */
+  makeNode?: NodeMaker;
+  /** Warnings (skipped nodes and sockets). */
+  onWarning?: (message: string) => void;
+}
+
+/** Linux `dev_t` to major/minor (glibc's `gnu_dev_major`/`gnu_dev_minor`). */
+function devNumbers(rdev: number): [number, number] {
+  const dev = BigInt(rdev);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return [Number(major), Number(minor)];
+}
+
+async function copySpecial(
+  src: string,
+  dst: string,
+  info: Deno.FileInfo,
+  existing: Deno.FileInfo | undefined,
+  options: CopyOptions,
+): Promise<void> {
+  const warn = options.onWarning ?? (() => {});
+  if (info.isSocket) {
+    warn(`%files: skipped socket "${src}": sockets cannot be copied`);
+    return;
+  }
+  const kind = info.isFifo ? "fifo" : info.isCharDevice ? "chardev" : "blockdev";
+  const [major, minor] = kind === "fifo" ? [0, 0] : devNumbers(info.rdev ?? 0);
+  const what = kind === "fifo"
+    ? "FIFO"
+    : `${kind === "chardev" ? "character" : "block"} device ${major}:${minor}`;
+  if (!options.makeNode) {
+    warn(`%files: skipped ${what} "${src}": nothing here can create it`);
+    return;
+  }
+  if (existing) await Deno.remove(dst, { recursive: true });
+  const skipped = await options.makeNode(dst, { kind, mode: info.mode! & 0o7777, major, minor });
+  if (skipped) warn(`%files: skipped ${what} "${src}": ${skipped}`);
+}
+
 /**
  * Copy `src` to `dst` (a host path inside the sandbox). From the host, links are followed
  * (`cp -L`); inside a stage's tree they are copied as links, so a link in an image never
- * pulls a host file into the result.
+ * pulls a host file into the result. FIFOs and device nodes are recreated through
+ * `options.makeNode` (as `cp -r` does), or skipped with a warning.
  */
-async function copyTree(src: string, dst: string, followLinks: boolean): Promise<void> {
+async function copyTree(
+  src: string,
+  dst: string,
+  followLinks: boolean,
+  options: CopyOptions,
+): Promise<void> {
   const info = followLinks ? await Deno.stat(src) : await Deno.lstat(src);
   const existing = await Deno.lstat(dst).catch(() => undefined);
   if (info.isSymlink) {
@@ -140,11 +209,11 @@ async function copyTree(src: string, dst: string, followLinks: boolean): Promise
     if (existing && !existing.isDirectory) await Deno.remove(dst, { recursive: true });
     if (!existing?.isDirectory) await Deno.mkdir(dst, { mode: info.mode! & 0o7777 });
     for await (const e of Deno.readDir(src)) {
-      await copyTree(`${src}/${e.name}`, `${dst}/${e.name}`, followLinks);
+      await copyTree(`${src}/${e.name}`, `${dst}/${e.name}`, followLinks, options);
     }
     return;
   }
-  if (!info.isFile) return; // devices, FIFOs: cp -r would recreate them; not from Deno
+  if (!info.isFile) return await copySpecial(src, dst, info, existing, options);
   if (existing) await Deno.remove(dst, { recursive: true });
   // createNew never follows a link placed at dst meanwhile
   using out = await Deno.open(dst, { write: true, createNew: true, mode: info.mode! & 0o7777 });
@@ -162,6 +231,7 @@ async function copyTree(src: string, dst: string, followLinks: boolean): Promise
  * @param cwd Directory relative host sources start from (the definition file's directory).
  * @param destBase Container directory relative destinations are joined to (`/` for
  *   `%files`, `/scif/apps/<app>` for `%appfiles`).
+ * @param options How FIFOs and device nodes are made; where warnings go.
  * @throws {SingletError} When a source matches nothing.
  */
 export async function copyFiles(
@@ -170,6 +240,7 @@ export async function copyFiles(
   from: string,
   cwd: string,
   destBase = "/",
+  options: CopyOptions = {},
 ): Promise<void> {
   for (const t of transfers) {
     const sources = await expandGlob(from, t.src, cwd);
@@ -204,11 +275,12 @@ export async function copyFiles(
           src,
           await secureJoin(rootfs, `${target.slice(rootfs.length)}/${name}`),
           from === "",
+          options,
         );
       } else {
         const parent = target.slice(0, target.lastIndexOf("/"));
         await Deno.mkdir(parent, { recursive: true });
-        await copyTree(src, target, from === "");
+        await copyTree(src, target, from === "", options);
       }
     }
   }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { SpecialNode } from "./files.ts";
+
 /** A host path bound into the container for `%post` (`-B/--bind`). */
 export interface RunnerBind {
   /** Host path. */
@@ -57,4 +59,20 @@ export interface SectionRunner {
    * @param path The directory to remove.
    */
   removeTree?(path: string): Promise<void>;
+  /**
+   * `--fix-perms` for a tree holding files owned by subordinate IDs, which the caller
+   * cannot chmod: owner `rw` on files, `rwx` on directories, as namespace root.
+   *
+   * @param path The root filesystem.
+   */
+  fixPerms?(path: string): Promise<void>;
+  /**
+   * Create a FIFO or device node for `%files` (Deno cannot; `cp -r` would).
+   *
+   * @param path Where, on the host (inside the sandbox being built).
+   * @param node What to create.
+   * @returns `undefined` when created, else why it was skipped (device nodes need root:
+   *   a user namespace cannot make them).
+   */
+  makeNode?(path: string, node: SpecialNode): Promise<string | undefined>;
 }

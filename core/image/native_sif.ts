@@ -11,6 +11,7 @@ import {
   DataType,
   FsType,
   type ObjectInput,
+  type ObjectWriter,
   PartType,
   RUN_SINGULARITY_LAUNCH_SCRIPT,
 } from "../sif/mod.ts";
@@ -23,8 +24,11 @@ export interface NativeSifParts {
   inspectMetadata: string;
   /** The image's OCI config, for images that came from OCI sources. */
   ociConfigJson?: string;
-  /** Path of the finished SquashFS image to store as the primary partition. */
-  squashfs: string;
+  /**
+   * The primary partition: the path of a finished SquashFS image (copied in), or a writer
+   * that streams the image straight into the SIF at the partition's offset.
+   */
+  squashfs: string | ObjectWriter;
   /** Go-style architecture name; defaults to the host's. */
   arch?: string;
 }
@@ -40,14 +44,17 @@ export function hostGoArch(): string {
 }
 
 /**
- * Create `out` as a native SIF from its parts (streaming the SquashFS, atomically: see
- * `createSif`).
+ * Create `out` as a native SIF from its parts (the SquashFS streamed in, or written in place
+ * by its writer; atomically: see `createSif`).
  *
  * @param out The SIF to create.
  * @param parts Definition, metadata, optional OCI config and the SquashFS image.
  */
 export async function writeNativeSif(out: string, parts: NativeSifParts): Promise<void> {
-  using data = await Deno.open(parts.squashfs, { read: true });
+  using file = typeof parts.squashfs === "string"
+    ? await Deno.open(parts.squashfs, { read: true })
+    : undefined;
+  const data = file ? file.readable : parts.squashfs as ObjectWriter;
   const objects: ObjectInput[] = [
     { dataType: DataType.Deffile, data: parts.deffile },
     { dataType: DataType.GenericJSON, data: parts.inspectMetadata, name: "inspect-metadata.json" },
@@ -58,7 +65,7 @@ export async function writeNativeSif(out: string, parts: NativeSifParts): Promis
     }]),
     {
       dataType: DataType.Partition,
-      data: data.readable,
+      data,
       partition: {
         fsType: FsType.Squash,
         partType: PartType.PrimSys,

@@ -165,39 +165,37 @@ export async function assembleSif(
   produce: RootfsProducer,
   options: ConvertOptions = {},
 ): Promise<void> {
-  const squashfs = `${out}.squashfs-${crypto.randomUUID().slice(0, 8)}`;
-  const writer = await SquashfsWriter.create(squashfs, {
-    compressor: "gzip",
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
   const oci = configLike(input.config);
-  try {
-    const sink = new RecordingSink(writer);
-    await produce(sink);
-    const warnings = await writeSingularityD(writer, { ociConfig: oci }, {
-      exists: (path) => sink.seen.has(path),
+  const definition = storedDeffileText(definitionFromURI(input.uri));
+  const { entries } = singularityDEntries({ ociConfig: oci });
+  const inspect = await inspectMetadataObject(entriesImageFiles(entries, input.uri));
+  // The SquashFS image is written straight into the SIF, at the partition's offset: no
+  // temporary image, no copy.
+  const writeAt = async (file: Deno.FsFile, offset: number): Promise<number> => {
+    const writer = await SquashfsWriter.create({ file, offset }, {
+      compressor: "gzip",
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
-    for (const w of warnings) options.onWarning?.(w);
-    await writer.finish();
-  } catch (error) {
-    await writer.abort().catch(() => {});
-    await Deno.remove(squashfs).catch(() => {});
-    throw error;
-  }
-  try {
-    const definition = storedDeffileText(definitionFromURI(input.uri));
-    const { entries } = singularityDEntries({ ociConfig: oci });
-    const inspect = await inspectMetadataObject(entriesImageFiles(entries, input.uri));
-    await writeNativeSif(out, {
-      deffile: definition,
-      inspectMetadata: inspect,
-      ociConfigJson: ociConfigJson(input.config),
-      squashfs,
-      ...(input.config.architecture ? { arch: input.config.architecture } : {}),
-    });
-  } finally {
-    await Deno.remove(squashfs).catch(() => {});
-  }
+    try {
+      const sink = new RecordingSink(writer);
+      await produce(sink);
+      const warnings = await writeSingularityD(writer, { ociConfig: oci }, {
+        exists: (path) => sink.seen.has(path),
+      });
+      for (const w of warnings) options.onWarning?.(w);
+      return (await writer.finish()).bytes;
+    } catch (error) {
+      await writer.abort().catch(() => {});
+      throw error;
+    }
+  };
+  await writeNativeSif(out, {
+    deffile: definition,
+    inspectMetadata: inspect,
+    ociConfigJson: ociConfigJson(input.config),
+    squashfs: { writeAt },
+    ...(input.config.architecture ? { arch: input.config.architecture } : {}),
+  });
 }
 
 /** One layer for a {@linkcode LayerMerger}: a name and a way to (re)open its tar stream. */

@@ -136,6 +136,8 @@ export async function editSif<T>(
       return result;
     }, { copyFrom: path });
   } catch (error) {
+    // What an object's own writer threw is its own error (see ObjectWriter in add.ts).
+    if (error instanceof Error && error.name === "ObjectWriterError") throw error.cause;
     if (error instanceof SingletError || error instanceof RangeError) throw error;
     throw new SingletError(`Cannot write SIF image "${path}": ${(error as Error).message}`, {
       cause: error,

@@ -28,13 +28,51 @@ import {
 import type { RawDescriptor } from "./descriptor.ts";
 import type { SifHeader } from "./header.ts";
 
-/** Where an object's bytes come from. Streams and iterables are consumed chunk by chunk. */
+/**
+ * An object whose bytes are written straight into the image by the caller (a SquashFS
+ * writer streaming a partition), with no temporary file and no copy.
+ */
+export interface ObjectWriter {
+  /**
+   * Write the object's bytes into `file` from `offset` (already aligned), anywhere in
+   * `[offset, offset + length)`, in any order.
+   *
+   * @param file The image being written (positioned at `offset`; seek as needed).
+   * @param offset Where the object's data starts in the file.
+   * @returns The object's length in bytes.
+   */
+  writeAt(file: Deno.FsFile, offset: number): Promise<number>;
+}
+
+/**
+ * Where an object's bytes come from. Streams and iterables are consumed chunk by chunk; an
+ * {@linkcode ObjectWriter} writes them itself.
+ */
 export type ObjectData =
   | Uint8Array
   | string
   | ReadableStream<Uint8Array>
   | AsyncIterable<Uint8Array>
-  | Iterable<Uint8Array>;
+  | Iterable<Uint8Array>
+  | ObjectWriter;
+
+/** An error thrown by an {@linkcode ObjectWriter}: passed on as it is, not as a SIF error. */
+export class ObjectWriterError extends Error {
+  /**
+   * Wrap what the writer threw.
+   *
+   * @param cause The writer's error.
+   */
+  constructor(cause: unknown) {
+    super("Cannot write a SIF object", { cause });
+    this.name = "ObjectWriterError";
+  }
+}
+
+function isObjectWriter(data: ObjectData): data is ObjectWriter {
+  return typeof data === "object" && data !== null &&
+    typeof (data as Partial<ObjectWriter>).writeAt === "function";
+}
 
 /** Partition metadata of a `Partition` object. */
 export interface PartitionInput {
@@ -295,9 +333,32 @@ export async function appendObject(
   const offset = nextAligned(unaligned, prepared.alignment);
   await target.file.seek(offset, Deno.SeekMode.Start);
   let written = 0;
-  const hasher = input.dataType === DataType.OCIRootIndex || input.dataType === DataType.OCIBlob
-    ? (await import("node:crypto")).createHash("sha256")
-    : undefined;
+  const digested = input.dataType === DataType.OCIRootIndex ||
+    input.dataType === DataType.OCIBlob;
+  if (isObjectWriter(input.data)) {
+    if (digested) {
+      throw new RangeError(
+        `Cannot add ${typeName(input.dataType)} object: its digest needs the bytes streamed, ` +
+          `not written in place`,
+      );
+    }
+    const sizeBefore = (await target.file.stat()).size;
+    try {
+      written = await input.data.writeAt(target.file, offset);
+    } catch (error) {
+      throw new ObjectWriterError(error);
+    }
+    if (!Number.isSafeInteger(written) || written < 0) {
+      throw new RangeError(`Cannot add object: its writer reported ${written} bytes`);
+    }
+    // A writer may have written past its end and rewound (the SquashFS writer does when a
+    // file turns out to be a duplicate): nothing may follow the object's data.
+    const end = Math.max(sizeBefore, offset + written);
+    if ((await target.file.stat()).size > end) await target.file.truncate(end);
+    onProgress?.(written);
+    return recordObject(target, input, prepared, slot, offset, unaligned, written, time);
+  }
+  const hasher = digested ? (await import("node:crypto")).createHash("sha256") : undefined;
   // Small chunks are gathered into one buffer: a write per 4 KiB chunk would cost more in
   // system calls than the copy. Large chunks go straight through. Memory stays bounded.
   const pending = new Uint8Array(COALESCE_SIZE);
@@ -325,6 +386,20 @@ export async function appendObject(
   if (hasher) {
     prepared.extra.set(new TextEncoder().encode(`sha256:${hasher.digest("hex")}`));
   }
+  return recordObject(target, input, prepared, slot, offset, unaligned, written, time);
+}
+
+/** Fill the descriptor of an object whose data is in place, and update the header. */
+function recordObject(
+  target: AppendTarget,
+  input: ObjectInput,
+  prepared: ReturnType<typeof prepareInput>,
+  slot: number,
+  offset: number,
+  unaligned: number,
+  written: number,
+  time: number,
+): RawDescriptor {
   const objectTime = input.time ?? time;
   const raw: RawDescriptor = {
     dataType: input.dataType,

@@ -16,7 +16,7 @@ import {
   MAGIC,
   SPEC_VERSION,
 } from "./_layout.ts";
-import { appendObject, type ObjectInput, prepareInput } from "./add.ts";
+import { appendObject, type ObjectInput, ObjectWriterError, prepareInput } from "./add.ts";
 import { encodeDescriptor, type RawDescriptor } from "./descriptor.ts";
 import { encodeHeader, type SifHeader } from "./header.ts";
 
@@ -166,6 +166,8 @@ export async function createSif(
       return { header, descriptors };
     }, { mode: options.mode ?? 0o755 });
   } catch (error) {
+    // What an object's own writer threw (e.g. a damaged layer) is its own error.
+    if (error instanceof ObjectWriterError) throw error.cause;
     if (error instanceof SingletError || error instanceof RangeError) throw error;
     throw new SingletError(`Cannot write SIF image "${path}": ${(error as Error).message}`, {
       cause: error,

@@ -336,3 +336,62 @@ Deno.test("createSif() keeps the byte order when small and large chunks alternat
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a partition written in place by its writer gives the bytes of the streamed one", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/out.sif`;
+    const data = pattern(10000);
+    const objects = CASES[1]!.objects();
+    let offsetSeen = -1;
+    objects[3] = {
+      ...objects[3]!,
+      data: {
+        async writeAt(file, offset) {
+          offsetSeen = offset;
+          // Out of order, and past the end first (as a writer that rewinds does).
+          await file.seek(offset + 4000, Deno.SeekMode.Start);
+          await file.write(new Uint8Array(9000).fill(0xee));
+          await file.seek(offset + 4000, Deno.SeekMode.Start);
+          await file.write(data.subarray(4000));
+          await file.seek(offset, Deno.SeekMode.Start);
+          await file.write(data.subarray(0, 4000));
+          return data.length;
+        },
+      },
+    };
+    await withEpoch(
+      undefined,
+      () => createSif(path, objects, { ...CASES[1]!.options, deterministic: true }),
+    );
+    assert.equal(offsetSeen, 32768);
+    const golden = await Deno.readFile(
+      new URL("./testdata/create_sif/native_image.golden", import.meta.url),
+    );
+    assert.deepEqual(await Deno.readFile(path), golden);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an object writer's error reaches the caller unchanged and leaves no file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const failure = new SyntaxError("the layer is damaged");
+    const objects = CASES[1]!.objects();
+    objects[3] = {
+      ...objects[3]!,
+      data: {
+        async writeAt(file, offset) {
+          await file.seek(offset, Deno.SeekMode.Start);
+          await file.write(pattern(100));
+          throw failure;
+        },
+      },
+    };
+    await assert.rejects(() => createSif(`${dir}/out.sif`, objects), (e) => e === failure);
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

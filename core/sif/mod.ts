@@ -128,6 +128,7 @@ export {
   nextAligned,
   type ObjectData,
   type ObjectInput,
+  type ObjectWriter,
   type PartitionInput,
   type SignatureInput,
 } from "./add.ts";

@@ -6,9 +6,10 @@
  *
  * @module
  */
+import { workerLz4Compressor } from "./_codecs_wasm.ts";
 
 /** Compressors the pool runs. */
-export type PoolCompressor = "gzip" | "zstd";
+export type PoolCompressor = "gzip" | "zstd" | "lz4";
 
 const WORKER_SOURCE = `
 import zlib from "node:zlib";
@@ -39,6 +40,100 @@ function readRange(path, offset, slot) {
     }
   } finally {
     file.close();
+  }
+}
+// gzip: deflateSync builds a stream object, a 128 KiB output buffer and a result Buffer per
+// block; in a worker those are external memory that V8 collects only after tens of MiB
+// have piled up (the largest share of a conversion's peak RSS). Here each block gets a
+// fresh zlib handle, written into a reused buffer and closed at once (its native state
+// freed then, not at the next GC): the bytes are deflateSync's, as a fresh stream each
+// time (a reused one would not do, see below). Internals of Deno's node:zlib, used only
+// when they are there and give deflateSync's bytes on samples.
+function freshHandleGzip(level, blockSize) {
+  try {
+    const C = zlib.constants;
+    const probe = new zlib.Deflate({ level });
+    const handle = probe._handle;
+    const Handle = handle.constructor;
+    const writeSync = handle[
+      Object.getOwnPropertySymbols(handle).find((s) => s.description === "kNativeWriteSync")
+    ];
+    probe.close();
+    if (typeof writeSync !== "function") return undefined;
+    const state = new Uint32Array(2);
+    const scratch = new Uint8Array(2 * blockSize + 65536);
+    const noop = () => {};
+    return (b) => {
+      const h = new Handle(C.DEFLATE);
+      try {
+        h.init(15, level, 8, C.Z_DEFAULT_STRATEGY, noop, undefined);
+        writeSync.call(h, C.Z_FINISH, b, 0, b.length, scratch, 0, scratch.length, state);
+      } finally {
+        h.close();
+      }
+      if (state[1] !== 0) throw new Error("deflate left input unread");
+      return scratch.subarray(0, scratch.length - state[0]);
+    };
+  } catch {
+    return undefined;
+  }
+}
+// Both fast paths are checked against the public function on samples before use.
+function checked(fast, plain, zstd) {
+  if (!fast) return undefined;
+  try {
+    const text = new TextEncoder().encode("squashfs block ".repeat(400) + "tail");
+    const noise = new Uint8Array(5000);
+    crypto.getRandomValues(noise);
+    for (const sample of [text, noise, text.subarray(0, 100), new Uint8Array(3000)]) {
+      const want = plain(sample);
+      const got = fast(sample);
+      const length = zstd ? zstdFrameLength(want) : want.length;
+      if ((zstd ? zstdFrameLength(got) : got.length) !== length) return undefined;
+      for (let i = 0; i < length; i++) if (want[i] !== got[i]) return undefined;
+    }
+    return fast;
+  } catch {
+    return undefined;
+  }
+}
+// zstd: one compression context for the whole run, through the zlib binding's handle,
+// where zstdCompressSync builds a stream object and a context per block (about 70 us a
+// block, and garbage). zstd's output does not depend on what a reused context saw before
+// (checked on thousands of blocks of every length and levels 1-19); deflate's does (a
+// reused stream's window keeps earlier bytes, which change the matches near the end of a
+// short input: the bytes would depend on which worker compressed which block), hence a
+// fresh handle per gzip block above. Returns a view of a reused buffer.
+function reusableZstd(level, windowLog, blockSize) {
+  try {
+    const C = zlib.constants;
+    const scratch = new Uint8Array(2 * blockSize + 65536);
+    const stream = new zlib.ZstdCompress({
+      params: { [C.ZSTD_c_compressionLevel]: level, [C.ZSTD_c_windowLog]: windowLog },
+      pledgedSrcSize: blockSize,
+    });
+    const handle = stream._handle;
+    const state = stream._writeState;
+    if (!(state instanceof Uint32Array) || state.length < 2) return undefined;
+    let size = 0;
+    for (const [key, value] of Object.entries(C)) {
+      if (key.startsWith("ZSTD_c_")) size = Math.max(size, value + 1);
+    }
+    const params = new Uint32Array(size).fill(0xffffffff);
+    params[C.ZSTD_c_compressionLevel] = level;
+    params[C.ZSTD_c_windowLog] = windowLog;
+    const noop = () => {};
+    const compress = (b) => {
+      handle.reset();
+      // pledgedSrcSize again for every frame: a single-segment frame, as the public call
+      if (!handle.init(params, noop, b.length)) throw new Error("zstd init failed");
+      handle.writeSync(C.ZSTD_e_end, b, 0, b.length, scratch, 0, scratch.length);
+      if (state[1] !== 0) throw new Error("zstd left input unread");
+      return scratch.subarray(0, scratch.length - state[0]);
+    };
+    return compress;
+  } catch {
+    return undefined;
   }
 }
 // One batch: each task's input lies in its slot of the buffer (copied there by the writer,
@@ -105,9 +200,15 @@ self.onmessage = (event) => {
     // One output chunk per block (the default is 16 KiB chunks, concatenated: garbage that
     // grew each worker's heap); the compressed bytes do not depend on it.
     const chunkSize = Math.max(blockSize, 16384);
-    compress = compressor === "gzip"
+    if (compressor === "lz4") {
+      compress = workerLz4Compressor(message.init.codecs);
+      return;
+    }
+    const plain = compressor === "gzip"
       ? (b) => zlib.deflateSync(b, { level, chunkSize })
       : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length, chunkSize });
+    const fast = zstd ? reusableZstd(level, windowLog, blockSize) : freshHandleGzip(level, blockSize);
+    compress = checked(fast, plain, zstd) ?? plain;
     return;
   }
   if (message.tasks) {
@@ -131,7 +232,7 @@ self.onmessage = (event) => {
     self.postMessage({ id, buffer, error: String(error) }, [buffer]);
   }
 };
-` + zstdFrameLength.toString();
+` + zstdFrameLength.toString() + workerLz4Compressor.toString();
 
 let workerUrl: string | undefined;
 
@@ -253,12 +354,19 @@ export class CompressPool {
    * Start `size` workers.
    *
    * @param size Number of workers (at least 1).
-   * @param compressor "gzip" (zlib stream, as SquashFS stores it) or "zstd".
+   * @param compressor "gzip" (zlib stream, as SquashFS stores it), "zstd" or "lz4".
    * @param level Compression level.
    * @param blockSize The image's block size: zstd frames declare a window no larger (see
    *   {@linkcode zstdWindowLog}).
+   * @param codecs The codecs module's bytes, for "lz4" (`codecsWasmBytes()`).
    */
-  constructor(size: number, compressor: PoolCompressor, level: number, blockSize: number) {
+  constructor(
+    size: number,
+    compressor: PoolCompressor,
+    level: number,
+    blockSize: number,
+    codecs?: Uint8Array,
+  ) {
     this.#zstd = compressor === "zstd";
     workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
     this.#workers = [];
@@ -271,7 +379,7 @@ export class CompressPool {
         this.#fail(new Error(`Cannot compress a block: worker failed: ${event.message}`));
       };
       worker.postMessage({
-        init: { compressor, level, blockSize, windowLog: zstdWindowLog(blockSize) },
+        init: { compressor, level, blockSize, windowLog: zstdWindowLog(blockSize), codecs },
       });
       this.#workers.push(worker);
       this.#load.push(0);

@@ -68,3 +68,58 @@ Deno.test("the pool returns compressed bytes in the buffer it was given, or the 
     pool.close();
   }
 });
+
+for (const compressor of ["gzip", "zstd"] as const) {
+  Deno.test(`a worker's ${compressor} blocks are the public zlib call's bytes, whatever it compressed before`, async () => {
+    // One worker compresses every block in turn, so whatever it keeps between blocks has
+    // seen all the earlier ones: longer, shorter, compressible and not.
+    const blockSize = 131072;
+    const pool = new CompressPool(1, compressor, 3, blockSize);
+    const params = {
+      [zlib.constants.ZSTD_c_compressionLevel]: 3,
+      [zlib.constants.ZSTD_c_windowLog]: zstdWindowLog(blockSize),
+    };
+    const reference = (input: Uint8Array): Uint8Array => {
+      const out = compressor === "gzip"
+        ? zlib.deflateSync(input, { level: 3 })
+        : zlib.zstdCompressSync(
+          input,
+          { params, pledgedSrcSize: input.length } as zlib.ZstdOptions,
+        );
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, out.length);
+      if (bytes.length >= input.length) return input;
+      return compressor === "zstd" ? bytes.subarray(0, zstdFrameLength(bytes)) : bytes;
+    };
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const words = [
+      "usr",
+      "lib",
+      "x86_64-linux-gnu",
+      "share",
+      "doc",
+      "\0\0\0\0",
+      "ELF",
+      "GLIBC_2.34",
+    ];
+    try {
+      for (let i = 0; i < 60; i++) {
+        const length = i % 4 === 0 ? blockSize : 1 + Math.floor(random() * (blockSize - 1));
+        const block = new Uint8Array(blockSize);
+        if (i % 7 === 3) {
+          crypto.getRandomValues(block.subarray(0, Math.min(length, 65536)));
+        } else {
+          const text = new TextEncoder().encode(
+            Array.from({ length: length / 4 }, () => words[Math.floor(random() * 8)]).join("/"),
+          );
+          block.set(text.subarray(0, length));
+        }
+        const input = block.slice(0, length);
+        const got = await pool.compress(block, length);
+        assert.deepEqual(got, reference(input), `block ${i} (${length} bytes)`);
+      }
+    } finally {
+      pool.close();
+    }
+  });
+}

@@ -2,12 +2,14 @@
  * Block decompressors for the SquashFS reader, by superblock compressor id, on
  * `node:zlib` (native and faster here than any WASM build: DEVELOPERS.md). gzip images
  * store zlib-format streams; zstd uses `zstdDecompressSync`. LZ4 blocks are simple enough
- * to decode in the reader's crate (`wasm/sqfs_read/src/lz4.rs`), passed in by the caller.
- * xz, lzma and lzo have no decoder here, so they fail with a clear "not supported" error.
+ * to decode in the reader's crate (`wasm/sqfs_read/src/lz4.rs`), passed in by the caller;
+ * xz and lzma are decoded by the codecs crate (`wasm/codecs`, `lzma-rs`), also passed in.
+ * lzo has no decoder here, so it fails with a clear "not supported" error.
  *
  * @module
  */
 import * as zlib from "node:zlib";
+import type { Codecs } from "./_codecs_wasm.ts";
 
 /** SquashFS compressor ids and names. */
 export const COMPRESSOR_NAMES: Readonly<Record<number, string>> = {
@@ -31,10 +33,17 @@ function toU8(b: Uint8Array): Uint8Array {
  *
  * @param id Superblock compressor id.
  * @param lz4 The LZ4 block decoder (from the reader's WASM instance).
+ * @param codecs The codecs instance, needed for xz (4) and lzma (2) only.
  * @returns The decompressor, or a string saying why the id is unsupported.
  */
-export function decompressorFor(id: number, lz4?: Decompressor): Decompressor | string {
+export function decompressorFor(
+  id: number,
+  lz4?: Decompressor,
+  codecs?: Codecs,
+): Decompressor | string {
   if (id === 5 && lz4) return lz4;
+  if (id === 4 && codecs) return (src, max) => codecs.xz(src, max);
+  if (id === 2 && codecs) return (src, max) => codecs.lzma(src, max);
   switch (id) {
     case 1:
       return (src, max) => toU8(zlib.inflateSync(src, { maxOutputLength: max }));
@@ -42,6 +51,6 @@ export function decompressorFor(id: number, lz4?: Decompressor): Decompressor | 
       return (src, max) => toU8(zlib.zstdDecompressSync(src, { maxOutputLength: max }));
     default:
       return `compressor ${COMPRESSOR_NAMES[id] ?? id} is not supported ` +
-        `(singlet reads gzip, zstd and lz4 SquashFS images)`;
+        `(singlet reads gzip, zstd, lz4, xz and lzma SquashFS images)`;
   }
 }

@@ -15,7 +15,9 @@
  *
  * Limits of Deno's filesystem API, reported (not silent) in {@linkcode DirectorySinkReport}:
  * names that are not valid UTF-8 cannot be expressed (Deno paths are strings), device nodes,
- * FIFOs and sockets cannot be created (no mknod/mkfifo), extended attributes cannot be set.
+ * FIFOs and sockets cannot be created (no mknod/mkfifo), extended attributes cannot be set
+ * unless the caller passes an `xattrWriter` (a host helper, e.g. `setfattr --restore`, run
+ * once by {@linkcode DirectorySink.finish}; as non-root only `user.*` is attempted).
  * Owners are set only when running as root (as non-root, chown is skipped and counted).
  * Directory modes and times are applied by {@linkcode DirectorySink.finish}, deepest first,
  * so read-only directories can still be filled and children do not disturb parents' mtimes.
@@ -24,6 +26,7 @@
  */
 import { lchown, lutimes } from "node:fs/promises";
 import type { EntryMeta, FsSink } from "./fstree.ts";
+import type { XattrWriter } from "./extract.ts";
 import { displayName } from "../tar/header.ts";
 
 /** What a {@linkcode DirectorySink} could not reproduce. */
@@ -48,6 +51,8 @@ export interface DirectorySinkOptions {
   chown?: boolean;
   /** Told about each skipped entry (display name and reason). */
   onSkip?: (path: string, reason: string) => void;
+  /** Sets extended attributes in one batch at finish (without one, they are counted skipped). */
+  xattrWriter?: XattrWriter;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -57,6 +62,9 @@ export class DirectorySink implements FsSink {
   readonly #root: string;
   readonly #chown: boolean;
   readonly #onSkip: ((path: string, reason: string) => void) | undefined;
+  readonly #xattrWriter: XattrWriter | undefined;
+  /** Attributes to set at finish (host path, attributes). */
+  readonly #xattrItems: { path: string; xattrs: ReadonlyMap<string, Uint8Array> }[] = [];
   /** Directories known to be real directories made or checked by us (path keys). */
   readonly #dirs = new Set<string>([""]);
   /** Non-directories this sink created (hard-link targets must be among them). */
@@ -82,6 +90,7 @@ export class DirectorySink implements FsSink {
     this.#root = root.replace(/\/+$/, "") || "/";
     this.#chown = options.chown ?? Deno.uid() === 0;
     this.#onSkip = options.onSkip;
+    this.#xattrWriter = options.xattrWriter;
   }
 
   /** Validate a path and return its components as strings, or undefined when skipped. */
@@ -154,8 +163,18 @@ export class DirectorySink implements FsSink {
     else this.#report.chownSkipped++;
   }
 
-  #xattrs(meta: EntryMeta): void {
-    this.#report.xattrsSkipped += meta.xattrs?.size ?? 0;
+  #xattrs(meta: EntryMeta, abs: string): void {
+    if (!meta.xattrs?.size) return;
+    if (!this.#xattrWriter) {
+      this.#report.xattrsSkipped += meta.xattrs.size;
+      return;
+    }
+    // Only root may set trusted.* and security.*; user.* is what an owner can set.
+    const xattrs = this.#chown
+      ? meta.xattrs
+      : new Map([...meta.xattrs].filter(([name]) => name.startsWith("user.")));
+    this.#report.xattrsSkipped += meta.xattrs.size - xattrs.size;
+    if (xattrs.size) this.#xattrItems.push({ path: abs, xattrs });
   }
 
   /**
@@ -183,7 +202,7 @@ export class DirectorySink implements FsSink {
       }
       this.#dirs.add(key);
     }
-    this.#xattrs(meta);
+    this.#xattrs(meta, key ? `${this.#root}/${key}` : this.#root);
     if (!this.#dirMeta.has(key)) this.#report.written++;
     this.#dirMeta.set(key, meta);
   }
@@ -227,7 +246,7 @@ export class DirectorySink implements FsSink {
     await this.#owner(abs, meta);
     await Deno.chmod(abs, meta.mode & 0o7777); // after chown, which clears setuid bits
     await lutimes(abs, meta.mtime, meta.mtime);
-    this.#xattrs(meta);
+    this.#xattrs(meta, abs);
     this.#created.add(parts.join("/"));
     this.#report.written++;
   }
@@ -254,7 +273,7 @@ export class DirectorySink implements FsSink {
     await Deno.symlink(text, abs); // fails if the name exists; the target is never followed
     await this.#owner(abs, meta);
     await lutimes(abs, meta.mtime, meta.mtime);
-    this.#xattrs(meta);
+    this.#xattrs(meta, abs);
     this.#created.add(parts.join("/"));
     this.#report.written++;
   }
@@ -324,6 +343,16 @@ export class DirectorySink implements FsSink {
    * @returns Counts of written and skipped entries.
    */
   async finish(): Promise<DirectorySinkReport> {
+    // Before directory modes: read-only directories are still 0700 here.
+    if (this.#xattrItems.length && this.#xattrWriter) {
+      try {
+        await this.#xattrWriter(this.#xattrItems);
+      } catch (error) {
+        const n = this.#xattrItems.reduce((sum, item) => sum + item.xattrs.size, 0);
+        this.#report.xattrsSkipped += n;
+        this.#onSkip?.(".", `extended attributes not (all) set: ${(error as Error).message}`);
+      }
+    }
     const keys = [...this.#dirs].sort((a, b) => depth(b) - depth(a));
     for (const key of keys) {
       const meta = this.#dirMeta.get(key);

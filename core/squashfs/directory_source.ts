@@ -3,16 +3,26 @@
  * symlinks) and feeds every entry to an {@linkcode FsSink} in a deterministic order
  * (depth first, names sorted by their bytes), with hard links detected by device and inode.
  *
- * Known gaps, both from Deno's API: there is no way to read extended attributes (neither
- * `Deno` nor `node:fs` has `getxattr`/`listxattr`, and `core/` may not spawn `getfattr`), so
- * directory input carries none; and `Deno.readDir`/`Deno.readLink` return names as strings,
+ * Extended attributes: neither `Deno` nor `node:fs` has `getxattr`/`listxattr`, and `core/`
+ * never spawns processes, so the caller may pass an {@linkcode XattrProvider} (the CLI's
+ * runs `getfattr` once over the whole tree, `runtime/xattr_reader.ts`); without one the
+ * entries carry no xattrs.
+ *
+ * Known gap, from Deno's API: `Deno.readDir`/`Deno.readLink` return names as strings,
  * so a name or symlink target that is not valid UTF-8 cannot be read losslessly: such an
  * entry is an error (or, with `skipUnreadable`, skipped with a warning).
  *
  * @module
  */
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { HOST_PATH } from "./fstree.ts";
+import { HOST_PATH, pathKey } from "./fstree.ts";
+import type { XattrTable } from "./xattr_dump.ts";
+
+/**
+ * Reads the extended attributes of a whole directory tree at once (symlinks not followed),
+ * keyed by path relative to `dir`. Called once, when the source is emitted.
+ */
+export type XattrProvider = (dir: string) => Promise<XattrTable>;
 
 /** Options of {@linkcode DirectorySource.scan}. */
 export interface DirectorySourceOptions {
@@ -20,6 +30,8 @@ export interface DirectorySourceOptions {
   skipUnreadable?: boolean;
   /** Receives warnings (skipped entries). */
   onWarning?: (message: string) => void;
+  /** Reads the tree's extended attributes (without one, entries carry none). */
+  xattrs?: XattrProvider;
 }
 
 /** The entry types a directory walk finds. */
@@ -33,7 +45,7 @@ export interface ScannedEntry {
   host: string;
   /** File type. */
   kind: Kind;
-  /** Mode, owner and time (no xattrs: Deno cannot read them). */
+  /** Mode, owner and time (xattrs are added at emit time, from the provider). */
   meta: EntryMeta;
   /** Size of a regular file, 0 otherwise. */
   size: number;
@@ -90,16 +102,26 @@ export class DirectorySource {
   /** Total bytes of regular files (hard links counted once). */
   readonly totalBytes: number;
 
-  private constructor(entries: ScannedEntry[], totalBytes: number) {
+  #root: string;
+  #xattrs: XattrProvider | undefined;
+
+  private constructor(
+    entries: ScannedEntry[],
+    totalBytes: number,
+    root: string,
+    xattrs: XattrProvider | undefined,
+  ) {
     this.entries = entries;
     this.totalBytes = totalBytes;
+    this.#root = root;
+    this.#xattrs = xattrs;
   }
 
   /**
    * Walk `dir` (lstat only; symlinks are never followed).
    *
    * @param dir The directory whose contents become the image root.
-   * @param options What to do with names Deno cannot read.
+   * @param options What to do with names Deno cannot read; where xattrs come from.
    * @returns The scanned tree.
    */
   static scan(dir: string, options: DirectorySourceOptions = {}): DirectorySource {
@@ -163,7 +185,7 @@ export class DirectorySource {
       }
     };
     walk(dir, new Uint8Array(0));
-    return new DirectorySource(entries, total);
+    return new DirectorySource(entries, total, dir, options.xattrs);
   }
 
   /**
@@ -174,18 +196,22 @@ export class DirectorySource {
    */
   async emit(sink: FsSink, chunkSize = 1 << 20): Promise<void> {
     const buffer = new Uint8Array(chunkSize);
+    // One provider call for the whole tree (one getfattr process), before any entry.
+    const xattrs = this.#xattrs ? await this.#xattrs(this.#root) : undefined;
     for (let i = 0; i < this.entries.length; i++) {
       const e = this.entries[i]!;
       if (e.linkTo) {
         await sink.hardlink(e.path, e.linkTo);
         continue;
       }
+      const found = xattrs?.get(pathKey(e.path));
+      const meta = found?.size ? { ...e.meta, xattrs: found } : e.meta;
       switch (e.kind) {
         case "directory":
-          await sink.directory(e.path, e.meta);
+          await sink.directory(e.path, meta);
           break;
         case "file":
-          await sink.file(e.path, e.meta, e.size, hostFile(e.host, e.size, buffer));
+          await sink.file(e.path, meta, e.size, hostFile(e.host, e.size, buffer));
           break;
         case "symlink": {
           const target = Deno.readLinkSync(e.host);
@@ -194,16 +220,16 @@ export class DirectorySource {
               `Cannot pack symlink "${e.host}": its target is not valid UTF-8, which Deno cannot read back`,
             );
           }
-          await sink.symlink(e.path, e.meta, encoder.encode(target));
+          await sink.symlink(e.path, meta, encoder.encode(target));
           break;
         }
         case "chardev":
         case "blockdev":
-          await sink.device(e.path, e.meta, e.kind, major(e.rdev), minor(e.rdev));
+          await sink.device(e.path, meta, e.kind, major(e.rdev), minor(e.rdev));
           break;
         case "fifo":
         case "socket":
-          await sink.special(e.path, e.meta, e.kind);
+          await sink.special(e.path, meta, e.kind);
           break;
       }
     }

@@ -25,6 +25,7 @@ import { FsType } from "../sif/_layout.ts";
 import { openSif } from "../sif/load.ts";
 import type { ExtractOptions, ExtractReport } from "./extract.ts";
 import { COMPRESSOR_NAMES, type Decompressor, decompressorFor } from "./decompress.ts";
+import { Codecs } from "./_codecs_wasm.ts";
 import {
   M_DIR,
   M_INODE,
@@ -230,10 +231,13 @@ export class SquashfsReader {
       const sb = preadExact(fd, offset, Math.min(96, size));
       wasm.open(sb, size);
       const layout = wasm.layout();
-      const decompress = decompressorFor(layout[18]!, (src, max) => wasm.lz4(src, max));
+      const id = layout[18]!;
+      // xz and lzma decoders live in their own module, loaded only for such images.
+      const codecs = id === 2 || id === 4 ? await Codecs.create() : undefined;
+      const decompress = decompressorFor(id, (src, max) => wasm.lz4(src, max), codecs);
       if (typeof decompress === "string") {
         throw new SingletError(`Cannot read SquashFS image "${path}": ${decompress}`, {
-          hint: "repack the image with -comp gzip, -comp zstd or -comp lz4",
+          hint: "repack the image with -comp gzip, -comp zstd, -comp xz or -comp lz4",
         });
       }
       const reader = new SquashfsReader(path, fd, offset, wasm, decompress, layout);
@@ -352,6 +356,7 @@ export class SquashfsReader {
     try {
       return this.#decompress(src, max);
     } catch (error) {
+      if (error instanceof SqfsWasmError && error.code === -2) throw error;
       throw corrupt(`block at ${at} does not decompress: ${errorText(error)}`);
     }
   }
@@ -859,7 +864,7 @@ function imageError(path: string, error: unknown): Error {
     const unsupported = error.code === -2;
     return new SingletError(`Cannot read SquashFS image "${path}": ${error.message}`, {
       hint: unsupported
-        ? "repack the image with mksquashfs (SquashFS 4.0, gzip or zstd)"
+        ? "repack the image with mksquashfs (SquashFS 4.0, gzip, zstd, xz or lz4)"
         : "the image is corrupt or truncated: rebuild or download it again",
       cause: error,
     });

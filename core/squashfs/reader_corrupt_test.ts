@@ -107,7 +107,7 @@ const CASES: [string, Patch, RegExp][] = [
     /does not match block log/,
   ],
   ["an unknown compressor", (b) => view(b).setUint16(20, 9, true), /unknown compressor id 9/],
-  ["an xz image", (b) => view(b).setUint16(20, 4, true), /compressor xz is not supported/],
+  ["an lzo image", (b) => view(b).setUint16(20, 3, true), /compressor lzo is not supported/],
   [
     "an inode table beyond the end",
     (b) => view(b).setBigUint64(64, 1n << 40n, true),

@@ -17,15 +17,20 @@ import { HOST_PATH, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
 import type { BatchResult, BatchTask } from "./_compress_pool.ts";
 import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
+import { Codecs, codecsWasmBytes } from "./_codecs_wasm.ts";
+import { compressorOptionsBlock, FLAG_COMPRESSOR_OPTIONS } from "./_compressor_options.ts";
 
 /** Compressors the writer supports. */
-export type SquashfsCompressor = "gzip" | "zstd";
+export type SquashfsCompressor = "gzip" | "zstd" | "lz4";
 
 /** Options of {@linkcode SquashfsWriter}. */
 export interface SquashfsWriterOptions {
   /** Block compressor (default "gzip", which every kernel reads). */
   compressor?: SquashfsCompressor;
-  /** Compression level (gzip 1-9, default {@linkcode DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3). */
+  /**
+   * Compression level (gzip 1-9, default {@linkcode DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3;
+   * lz4 has none).
+   */
   level?: number;
   /** Data block size, a power of two from 4 KiB to 1 MiB (default 131072). */
   blockSize?: number;
@@ -67,7 +72,7 @@ export interface SquashfsStats {
 /** The default gzip level: near level 9's size at a fraction of its time (see bench/). */
 export const DEFAULT_GZIP_LEVEL = 7;
 const DEFAULT_ZSTD_LEVEL = 3;
-const COMPRESSOR_ID: Record<SquashfsCompressor, number> = { gzip: 1, zstd: 6 };
+const COMPRESSOR_ID: Record<SquashfsCompressor, number> = { gzip: 1, zstd: 6, lz4: 5 };
 const FLAG_NO_FRAGMENTS = 0x10;
 const FLAG_DUPLICATES = 0x40;
 const UNCOMPRESSED_BLOCK = 1 << 24;
@@ -208,15 +213,24 @@ export class SquashfsWriter implements FsSink {
         `Cannot create a SquashFS image with block size ${blockSize}: it must be a power of two from 4096 to 1048576`,
       );
     }
+    if (!(compressor in COMPRESSOR_ID)) {
+      throw new RangeError(`Cannot use compressor ${compressor}: use gzip, zstd or lz4`);
+    }
+    if (compressor === "lz4" && options.level !== undefined) {
+      throw new RangeError("Cannot use lz4 with a level: lz4 has no compression levels");
+    }
     const level = options.level ??
-      (compressor === "gzip" ? DEFAULT_GZIP_LEVEL : DEFAULT_ZSTD_LEVEL);
-    const [min, max] = compressor === "gzip" ? [1, 9] : [1, 22];
+      (compressor === "gzip" ? DEFAULT_GZIP_LEVEL : compressor === "zstd" ? DEFAULT_ZSTD_LEVEL : 0);
+    const [min, max] = compressor === "gzip" ? [1, 9] : compressor === "zstd" ? [1, 22] : [0, 0];
     if (!Number.isInteger(level) || level < min || level > max) {
       throw new RangeError(
         `Cannot use ${compressor} level ${level}: it must be an integer from ${min} to ${max}`,
       );
     }
-    const compressSync = metadataCompressor(compressor, level, blockSize);
+    const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
+    const compressSync = lz4
+      ? (b: Uint8Array) => lz4.lz4Compress(b) ?? b
+      : metadataCompressor(compressor, level, blockSize);
     const wasm = await SqfsInstance.create((block) => {
       const out = compressSync(block);
       return out.length < block.length ? out : undefined;
@@ -224,6 +238,8 @@ export class SquashfsWriter implements FsSink {
     let flags = 0;
     if (options.noFragments) flags |= FLAG_NO_FRAGMENTS;
     if (!options.noDuplicates) flags |= FLAG_DUPLICATES;
+    const compressorOptions = compressorOptionsBlock(compressor);
+    if (compressorOptions) flags |= FLAG_COMPRESSOR_OPTIONS;
     wasm.check(
       (wasm.raw.sqfs_init as (b: number, c: number, f: number) => number)(
         blockSize,
@@ -247,9 +263,11 @@ export class SquashfsWriter implements FsSink {
       base = output.offset;
     }
     const workers = Math.max(1, options.parallelism ?? navigator.hardwareConcurrency ?? 2);
-    const pool = new CompressPool(workers, compressor, level, blockSize);
+    const codecs = lz4 ? await codecsWasmBytes() : undefined;
+    const pool = new CompressPool(workers, compressor, level, blockSize, codecs);
     const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
     writer.#seek(SUPERBLOCK_SIZE);
+    if (compressorOptions) writer.#write(compressorOptions);
     return writer;
   }
 
@@ -263,9 +281,12 @@ export class SquashfsWriter implements FsSink {
     this.#pos += bytes.length;
   }
 
-  #call(name: string, action: string, ...args: number[]): number {
+  /** Call a WASM export; `action` (a function where it would cost a path decode) names it. */
+  #call(name: string, action: string | (() => string), ...args: number[]): number {
     const fn = this.#wasm.raw[name] as (...a: number[]) => number;
-    return this.#wasm.check(fn(...args), action);
+    const code = fn(...args);
+    if (code >= 0) return code;
+    return this.#wasm.check(code, typeof action === "string" ? action : action());
   }
 
   #meta(meta: EntryMeta): [number, number, number, number] {
@@ -329,10 +350,11 @@ export class SquashfsWriter implements FsSink {
       throw new TypeError(`Cannot add "${show(path)}": the image already has an entry there`);
     }
     const [parent, name] = this.#parent(path);
-    const id = this.#call("sqfs_node", `add "${show(path)}"`, TYPE[kind], ...this.#meta(meta));
+    const action = () => `add "${show(path)}"`;
+    const id = this.#call("sqfs_node", action, TYPE[kind], ...this.#meta(meta));
     const np = this.#wasm.put(name);
     try {
-      this.#call("sqfs_link", `add "${show(path)}"`, parent, id, np, name.length);
+      this.#call("sqfs_link", action, parent, id, np, name.length);
     } finally {
       this.#wasm.free(np, name.length);
     }
@@ -1000,8 +1022,10 @@ export class SquashfsWriter implements FsSink {
   }
 }
 
+const decoder = new TextDecoder();
+
 function show(path: Uint8Array): string {
-  return new TextDecoder().decode(path);
+  return decoder.decode(path);
 }
 
 function metadataCompressor(

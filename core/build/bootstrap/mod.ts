@@ -19,9 +19,9 @@ import type { Stage } from "../deffile.ts";
 import type { SectionRunner } from "../section_runner.ts";
 import { DirectorySink } from "../../squashfs/directory_sink.ts";
 import type { EntryMeta, FsSink } from "../../squashfs/fstree.ts";
-import { DirectorySource } from "../../squashfs/directory_source.ts";
+import { DirectorySource, type XattrProvider } from "../../squashfs/directory_source.ts";
 import { mergeLayers } from "../../squashfs/layers.ts";
-import { extractSquashfs } from "../../squashfs/extract.ts";
+import { extractSquashfs, type XattrWriter } from "../../squashfs/extract.ts";
 import { SquashfsReader } from "../../squashfs/reader.ts";
 import { openSif } from "../../sif/load.ts";
 import { parseImageReference } from "../../oci/reference.ts";
@@ -117,6 +117,10 @@ export interface BootstrapContext {
   onProgress?: (bytes: number) => void;
   /** Warnings (skipped device nodes...). */
   onWarning?: (message: string) => void;
+  /** Reads a directory's extended attributes (localimage from a sandbox). */
+  xattrs?: XattrProvider;
+  /** Sets extended attributes in the new root filesystem (from layers, images, sandboxes). */
+  xattrWriter?: XattrWriter;
 }
 
 const OCI_AGENTS = new Set(["docker", "docker-archive", "docker-daemon", "oci", "oci-archive"]);
@@ -237,6 +241,7 @@ async function bootstrapOci(
   if (!image) throw new SingletError(`Cannot bootstrap from "${uri}": nothing was fetched`);
   const sink = new DirectorySink(rootfs, {
     onSkip: (path, reason) => ctx.onWarning?.(`${path}: ${reason}`),
+    ...(ctx.xattrWriter ? { xattrWriter: ctx.xattrWriter } : {}),
   });
   const layers = image.layers.map(({ descriptor, path }, i) => ({
     name: descriptor.digest,
@@ -273,7 +278,7 @@ async function bootstrapOci(
 export async function copyLocalImage(
   path: string,
   rootfs: string,
-  ctx: Pick<BootstrapContext, "onWarning">,
+  ctx: Pick<BootstrapContext, "onWarning" | "xattrs" | "xattrWriter">,
 ): Promise<Map<string, [number, number]>> {
   let info: Deno.FileInfo;
   try {
@@ -288,9 +293,11 @@ export async function copyLocalImage(
     const source = DirectorySource.scan(path, {
       skipUnreadable: true,
       onWarning: (m) => ctx.onWarning?.(m),
+      ...(ctx.xattrs ? { xattrs: ctx.xattrs } : {}),
     });
     const sink = new DirectorySink(rootfs, {
       onSkip: (p, reason) => ctx.onWarning?.(`${p}: ${reason}`),
+      ...(ctx.xattrWriter ? { xattrWriter: ctx.xattrWriter } : {}),
     });
     const recorder = Deno.uid() === 0 ? undefined : new OwnerRecorder(sink);
     await source.emit(recorder ?? sink);
@@ -318,6 +325,7 @@ export async function copyLocalImage(
   try {
     await extractSquashfs(reader, rootfs, {
       onSkip: (p, reason) => ctx.onWarning?.(`${p}: ${reason}`),
+      ...(ctx.xattrWriter ? { xattrWriter: ctx.xattrWriter } : {}),
     });
     const owners = new Map<string, [number, number]>();
     if (Deno.uid() !== 0) {
