@@ -77,9 +77,11 @@ export async function prepareRootfs(
 ): Promise<RootfsLayout> {
   const dir = session.dir;
   const { rootfs, tmp } = rootfsPaths(dir);
-  await Promise.all(["image", "tmp", "rootfs"].map((name) => Deno.mkdir(`${dir}/${name}`)));
+  // Synchronous file system calls up to the script's start: each await would wait for the
+  // main thread, which launch keeps busy loading the image reader meanwhile.
+  for (const name of ["image", "tmp", "rootfs"]) Deno.mkdirSync(`${dir}/${name}`);
   const size = options.tmpfsSizeMiB ?? 64;
-  const lower = image.kind === "sandbox" ? await Deno.realPath(image.path) : `${dir}/image`;
+  const lower = image.kind === "sandbox" ? Deno.realPathSync(image.path) : `${dir}/image`;
   const script = new MountScript();
   script.step("tmpfs", [
     ["mount", "-t", "tmpfs", "-o", `nosuid,nodev,mode=0755,size=${size}m`, "singlet", tmp],
@@ -87,20 +89,20 @@ export async function prepareRootfs(
   ]);
   if (image.kind !== "sandbox") {
     script.step(`squashfs ${image.path}`, [
-      squashfuseArgv(await Deno.realPath(image.path), image.offset, lower),
+      squashfuseArgv(Deno.realPathSync(image.path), image.offset, lower),
     ]);
   }
   const overlayDirs: string[] = [];
   for (const [index, layer] of (options.overlays ?? []).entries()) {
     if (layer.kind === "squashfs") {
       const target = `${dir}/overlay${index}`;
-      await Deno.mkdir(target);
+      Deno.mkdirSync(target);
       script.step(`squashfs ${layer.path}`, [
-        squashfuseArgv(await Deno.realPath(layer.path), 0, target),
+        squashfuseArgv(Deno.realPathSync(layer.path), 0, target),
       ]);
       overlayDirs.push(target);
     } else {
-      overlayDirs.push(await Deno.realPath(layer.path));
+      overlayDirs.push(Deno.realPathSync(layer.path));
     }
   }
 
@@ -119,8 +121,8 @@ export async function prepareRootfs(
       const base = overlayDirs[writableLayer]!;
       upper = `${base}/upper`;
       work = `${base}/work`;
-      await Deno.mkdir(upper, { recursive: true });
-      await Deno.mkdir(work, { recursive: true });
+      Deno.mkdirSync(upper, { recursive: true });
+      Deno.mkdirSync(work, { recursive: true });
     }
     const data = `lowerdir=${lowers.map(escapeOverlayPath).join(":")},upperdir=${
       escapeOverlayPath(upper)
@@ -192,7 +194,7 @@ class MountScript {
     const marks = [...stderr.matchAll(new RegExp(`${STEP_MARK}(\\d+)\\n?`, "g"))];
     const last = marks.at(-1);
     const step = last ? this.#steps[Number(last[1])] : undefined;
-    if (!last || !step) return new CommandFailedError(["sh", "-c", this.text()], code, stderr);
+    if (!last || !step) return new CommandFailedError(["sh", "-c", "<mount steps>"], code, stderr);
     const own = stderr.slice(last.index + last[0].length);
     const failed = new CommandFailedError(step.argv, code, own);
     if (step.name.startsWith("squashfs ")) {

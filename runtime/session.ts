@@ -89,10 +89,12 @@ export class Session {
     const dir = `${stateDir}/sessions/${id}`;
     // A live session answers on a socket; a stale one (its singlet was SIGKILLed) refuses
     // connections. The directory gets its final name only once the socket listens.
+    // Synchronous up to the holder's start, so the holder is already starting when the
+    // caller goes on with other work (launch loads the image reader meanwhile).
     const draft = `${stateDir}/sessions/.${id}`;
-    await Deno.mkdir(draft, { mode: 0o700 });
+    Deno.mkdirSync(draft, { mode: 0o700 });
     const listener = Deno.listen({ transport: "unix", path: `${draft}/${OWNER_FILE}` });
-    await Deno.rename(draft, dir);
+    Deno.renameSync(draft, dir);
     const session = new Session(id, dir, plan);
     session.#listener = listener;
     try {

@@ -33,6 +33,15 @@ export interface ImageFiles {
    * @returns The names, or undefined when the path is missing or not a directory.
    */
   listDir(path: string): Promise<string[] | undefined>;
+  /**
+   * Where a regular file really is inside a SquashFS image: `path` with every symbolic
+   * link resolved inside the image (no component of the result is a link). Absent for
+   * sandboxes.
+   *
+   * @returns The image path (without a leading "/"), or undefined when `path` does not
+   *   name a regular file.
+   */
+  filePath?(path: string): string | undefined;
   /** The SIF `Def.FILE` object's text, when the image is a SIF that has one. */
   readonly deffileObject?: string;
   /** The SIF `JSON.Generic` object named `inspect-metadata.json`, when present. */
@@ -119,6 +128,11 @@ class SquashfsFiles implements ImageFiles {
     const entry = this.#reader.stat(found.path);
     if (entry.size > MAX_TEXT) return undefined;
     return await new Response(this.#reader.readFile(found.path)).text();
+  }
+
+  filePath(path: string): string | undefined {
+    const found = resolve(this.#lookup, path);
+    return found?.node.type === "file" ? found.path : undefined;
   }
 
   listDir(path: string): Promise<string[] | undefined> {
