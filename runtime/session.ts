@@ -250,7 +250,25 @@ export async function removeStaleSessions(stateDir: string): Promise<string[]> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     removed.push(entry.name);
   }
+  if (removed.length > 0 && Deno.uid() === 0) await removeCgroupsOf(removed);
   return removed;
+}
+
+/**
+ * As root, runc puts each container in cgroups named after its id (the session id, one
+ * directory per controller); a SIGKILLed singlet leaves them empty but present, and runc
+ * never removes them. Remove those of the stale sessions (and of their runtime probes).
+ * Deno may not read /sys, hence the short script; rmdir refuses a cgroup that still holds
+ * processes.
+ */
+async function removeCgroupsOf(ids: readonly string[]): Promise<void> {
+  const script = `for id; do
+      for d in /sys/fs/cgroup/*/"$id" /sys/fs/cgroup/*/"$id-probe" /sys/fs/cgroup/"$id"; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null
+      done
+    done
+    true`;
+  await runCommand(["sh", "-c", script, "sh", ...ids]).catch(() => {});
 }
 
 async function answers(socket: string): Promise<boolean> {

@@ -50,6 +50,20 @@ async function spawnSinglet(
   return { child, stateDir: reuse ?? `${stateDir}/s` };
 }
 
+/** The host cgroup directories (any controller) named `name`. */
+async function cgroupsNamed(name: string): Promise<string[]> {
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      'for d in /sys/fs/cgroup/*/"$1" /sys/fs/cgroup/"$1"; do [ -d "$d" ] && echo "$d"; done; true',
+      "sh",
+      name,
+    ],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean);
+}
+
 /** Host processes whose command line is `marker`, or contains it with `partial`. */
 async function processesWith(marker: string, partial = false): Promise<string[]> {
   const out = await new Deno.Command("ps", { args: ["-eo", "args"], stdout: "piped" }).output();
@@ -130,6 +144,8 @@ for (const asUser of [false, true]) {
       const output = await next.child.output();
       assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
       assert.deepEqual(await sessions(stateDir), [], "the next run removed the stale session");
+      // as root runc made cgroups named after the session; the next run removes them too
+      assert.deepEqual(await cgroupsNamed(session!), [], "no cgroup of the killed run is left");
       await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
     },
   );
