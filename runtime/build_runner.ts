@@ -12,7 +12,7 @@
  */
 import type { RunnerBind, SectionRunner } from "../core/build/section_runner.ts";
 import { SingletError } from "../core/errors.ts";
-import { runCommand } from "./_command.ts";
+import { runCommand, spawnCommand } from "./_command.ts";
 import { launch, type LaunchLogger } from "./launch.ts";
 import { currentUser, type NamespacePlan, planNamespace } from "./userns.ts";
 import type { SpecialNode } from "../core/build/files.ts";
@@ -234,22 +234,17 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       // --fork: a PID namespace the user namespace owns, so that /proc can be mounted in the
       // target; --kill-child: when unshare dies its child, the namespace's init, is killed,
       // and with it every process of the namespace.
-      const child = new Deno.Command("unshare", {
-        args: [
-          ...(root ? [] : p.unshareArgs),
-          "--mount",
-          "--pid",
-          "--fork",
-          "--kill-child",
-          "--",
-          ...(options.devices && !root ? ["sh", "-c", BIND_DEVICES, "sh", options.devices] : []),
-          ...argv,
-        ],
-        env,
-        stdin: "null",
-        stdout: "inherit",
-        stderr: "inherit",
-      }).spawn();
+      const child = spawnCommand([
+        "unshare",
+        ...(root ? [] : p.unshareArgs),
+        "--mount",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--",
+        ...(options.devices && !root ? ["sh", "-c", BIND_DEVICES, "sh", options.devices] : []),
+        ...argv,
+      ], { env });
       // unshare blocks SIGINT/SIGTERM (they reach the tool through the process group); a
       // signal sent to singlet alone ends it through Deno.exit (cli/commands/build.ts),
       // which dispatches "unload": take the tool down with it.
