@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { runCommand, spawnCommand } from "./_command.ts";
+import { afterDelay, runCommand, spawnCommand } from "./_command.ts";
 import { CommandFailedError } from "./_command.ts";
 import { SingletError } from "../core/errors.ts";
 import type { NamespacePlan } from "./userns.ts";
@@ -126,8 +126,8 @@ export class Session {
     this.#stdin = holder.stdin.getWriter();
     const reader = holder.stdout.getReader();
     await this.#stdin.write(new Uint8Array([10]));
-    const timer = setTimeout(() => holder.kill("SIGKILL"), 10_000);
-    const echoed = await reader.read().finally(() => clearTimeout(timer));
+    const cancelTimer = afterDelay(10_000, () => holder.kill("SIGKILL"));
+    const echoed = await reader.read().finally(cancelTimer);
     reader.releaseLock();
     if (echoed.done) {
       const stderr = await new Response(holder.stderr).text().catch(() => "");
@@ -211,15 +211,15 @@ export class Session {
     } catch {
       // already closed
     }
-    const timer = setTimeout(() => {
+    const cancelTimer = afterDelay(5000, () => {
       try {
         holder.kill("SIGKILL");
       } catch {
         // gone
       }
-    }, 5000);
+    });
     await holder.status;
-    clearTimeout(timer);
+    cancelTimer();
     await holder.stderr.cancel().catch(() => {});
     await holder.stdout.cancel().catch(() => {});
   }

@@ -294,7 +294,7 @@ export async function openImageFiles(path: string): Promise<ImageFiles> {
     file.close();
   }
   if (startsWith(head, 0, SQUASHFS_MAGIC)) {
-    return new SquashfsFiles("squashfs", path, await SquashfsReader.open(path));
+    return new SquashfsFiles("squashfs", path, await SquashfsReader.open(path, { light: true }));
   }
   if (!startsWith(head, 32, SIF_MAGIC)) {
     throw new SingletError(
@@ -311,7 +311,12 @@ export async function openImageFiles(path: string): Promise<ImageFiles> {
         { hint: "singlet reads SquashFS partitions; encrypted and ext3 images need singularity" },
       );
     }
-    const reader = await SquashfsReader.open(path, { offset: root.offset, size: root.size });
+    // light: a few small files are read (no node:zlib to load; see SquashfsOpenOptions)
+    const reader = await SquashfsReader.open(path, {
+      offset: root.offset,
+      size: root.size,
+      light: true,
+    });
     const objects: { deffile?: string; inspect?: string } = {};
     const deffile = await readObjectText(sif, DataType.Deffile);
     if (deffile !== undefined) objects.deffile = deffile;

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { SqfsWasmError } from "./_sqfs_read_wasm.ts";
 
 const ABI_VERSION = 1;
@@ -34,8 +33,7 @@ let bytes: Promise<Uint8Array> | undefined;
 export function codecsWasmBytes(): Promise<Uint8Array> {
   bytes ??= (async () => {
     const { default: base64 } = await import("../../wasm/gen/codecs.wasm.ts");
-    const b = Buffer.from(base64, "base64");
-    return new Uint8Array(b.buffer, b.byteOffset, b.length);
+    return Uint8Array.fromBase64(base64);
   })();
   return bytes;
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 
 /** Error codes returned by the crate (negative i32). */
 export const E_CORRUPT: number = -1;
@@ -85,7 +84,7 @@ let compiled: Promise<WebAssembly.Module> | undefined;
 function loadModule(): Promise<WebAssembly.Module> {
   compiled ??= (async () => {
     const { default: base64 } = await import("../../wasm/gen/sqfs_read.wasm.ts");
-    return await WebAssembly.compile(Buffer.from(base64, "base64"));
+    return await WebAssembly.compile(Uint8Array.fromBase64(base64));
   })();
   return compiled;
 }

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 
 /** The ABI version this marshaller speaks (`sqfs_abi_version`). */
 const ABI_VERSION = 1;
@@ -20,7 +19,7 @@ let compiled: Promise<WebAssembly.Module> | undefined;
 function sqfsModule(): Promise<WebAssembly.Module> {
   compiled ??= (async () => {
     const { default: base64 } = await import("../../wasm/gen/sqfs.wasm.ts");
-    return await WebAssembly.compile(Buffer.from(base64, "base64"));
+    return await WebAssembly.compile(Uint8Array.fromBase64(base64));
   })();
   return compiled;
 }

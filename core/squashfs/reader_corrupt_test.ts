@@ -82,6 +82,31 @@ async function readAll(path: string, bytes: Uint8Array): Promise<unknown> {
   }
 }
 
+/**
+ * The same through a reader opened `light` (gzip through DecompressionStream), reading
+ * every file with readFile; resolves to the error, if any, or to the digest of what it read.
+ */
+async function readAllLight(path: string, bytes: Uint8Array): Promise<unknown> {
+  Deno.writeFileSync(path, bytes);
+  let reader: SquashfsReader | undefined;
+  try {
+    reader = await SquashfsReader.open(path, { light: true });
+    let total = 0;
+    for (const e of reader.list()) {
+      reader.xattrs(e);
+      if (e.type === "file" && e.size < 1 << 24) {
+        const data = await new Response(reader.readFile(reader.pathOf(e))).bytes();
+        for (const b of data) total = (total * 31 + b) >>> 0;
+      }
+    }
+    return total;
+  } catch (error) {
+    return error;
+  } finally {
+    reader?.close();
+  }
+}
+
 function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -250,7 +275,7 @@ for (const comp of ["gzip", "zstd", "lz4"]) {
         const clean = await smallImage(dir, ["-comp", comp]);
         const metaStart = Number(view(clean).getBigUint64(64, true));
         const random = prng({ gzip: 0x5eed, zstd: 0xc0ffee, lz4: 0x1a4 }[comp]!);
-        const outcomes = { ok: 0, error: 0 };
+        const outcomes = { ok: 0, error: 0, lightOk: 0 };
         const started = performance.now();
         for (let round = 0; round < 3000; round++) {
           const bytes = clean.slice();
@@ -265,7 +290,22 @@ for (const comp of ["gzip", "zstd", "lz4"]) {
           if (error === undefined) outcomes.ok++;
           else if (error instanceof SingletError) outcomes.error++;
           else throw new Error(`round ${round}: not a clean error: ${(error as Error)?.stack}`);
+          if (comp === "gzip" && round % 3 === 0) {
+            // the light reader (DecompressionStream) is as strict (one round in three: time)
+            const light = await readAllLight(`${dir}/m.sqfs`, bytes);
+            if (typeof light === "number") {
+              assert.equal(error, undefined, `round ${round}: only the light reader accepts it`);
+              outcomes.lightOk++;
+            } else if (light instanceof SingletError) {
+              assert.ok(error, `round ${round}: only the light reader refuses it: ${light}`);
+            } else {
+              throw new Error(
+                `round ${round}: light: not a clean error: ${(light as Error)?.stack}`,
+              );
+            }
+          }
         }
+        if (comp === "gzip") assert.ok(outcomes.lightOk > 10, JSON.stringify(outcomes));
         assert.ok(outcomes.error > 100, `most flips are detected (${JSON.stringify(outcomes)})`);
         assert.ok(performance.now() - started < 60_000, "no mutation makes reading slow");
       } finally {

@@ -373,6 +373,79 @@ testWithTools(
   { root: true },
 );
 
+for (const comp of ["gzip", "zstd", "xz", "lz4"]) {
+  testWithTools(
+    `a light ${comp} reader lists and reads the same entries and bytes as the default one`,
+    ["mksquashfs", "setfattr", "openssl"],
+    async () => {
+      const { dir, tree } = await sourceTree();
+      const image = `${dir}/light-${comp}.sqfs`;
+      await sh("mksquashfs", [tree, image, "-comp", comp, "-noappend", "-quiet"]);
+      const full = await SquashfsReader.open(image);
+      const light = await SquashfsReader.open(image, { light: true });
+      try {
+        assert.equal(light.list().length, full.list().length);
+        let files = 0;
+        for (const { path, entry } of full.walk()) {
+          const mine = light.list()[entry.index]!;
+          assert.deepEqual(light.pathOf(mine), path);
+          assert.deepEqual(light.xattrs(mine), full.xattrs(entry));
+          if (entry.type !== "file" || entry.hardlinkOf !== undefined) continue;
+          const read = new Uint8Array(await new Response(light.readFile(path)).arrayBuffer());
+          const expected = new Uint8Array(entry.size);
+          let at = 0;
+          for (const chunk of full.fileChunks(entry)) {
+            expected.set(chunk, at);
+            at += chunk.length;
+          }
+          assert.deepEqual(read, expected, new TextDecoder().decode(path));
+          files++;
+        }
+        assert.ok(files > 300);
+        if (comp === "gzip") {
+          // the synchronous reader needs node:zlib, which a light reader does not load
+          const fresh = await SquashfsReader.open(image, { light: true });
+          try {
+            assert.throws(() => [...fresh.fileChunks(fresh.stat("files/small"))], /opened light/);
+          } finally {
+            fresh.close();
+          }
+        }
+      } finally {
+        full.close();
+        light.close();
+      }
+    },
+  );
+}
+
+testWithTools(
+  "a light reader extracts like unsquashfs -d",
+  ["mksquashfs", "unsquashfs", "setfattr", "openssl"],
+  async () => {
+    const { dir: base, tree } = await sourceTree();
+    const dir = await Deno.makeTempDir({ dir: base, prefix: "light-extract-" });
+    try {
+      const image = `${dir}/img.sqfs`;
+      await sh("mksquashfs", [tree, image, "-noappend", "-quiet"]);
+      const reader = await SquashfsReader.open(image, { light: true });
+      try {
+        const report = await reader.extract(`${dir}/ours`, {
+          nodeMaker: hostNodeMaker(),
+          xattrWriter: hostXattrWriter(),
+        });
+        assert.equal(report.skipped.length, 2);
+      } finally {
+        reader.close();
+      }
+      await compareExtraction(image, `${dir}/ours`, `${dir}/theirs`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+  { root: true },
+);
+
 testWithTools(
   "extracts only the requested paths, with their parent directories",
   ["mksquashfs", "setfattr", "openssl"],
