@@ -22,7 +22,7 @@ import {
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
-import { type OverlayLayer, prepareRootfs, rootfsPaths } from "./mounts.ts";
+import { type OverlayLayer, prepareRootfs, rootfsPaths, type RootfsSetup } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
@@ -196,18 +196,22 @@ export async function launch(options: LaunchOptions): Promise<number> {
   const stateDir = await stateDirectory(user.uid);
   const overlays = (options.overlays ?? []).map(parseOverlay);
   // independent steps, in parallel: starting this session's namespaces and mounting the
-  // image in them, reading the image's metadata (its SquashFS reader and node:zlib load
-  // meanwhile: they are imported here, not up front), sweeping stale sessions. The mounts
-  // are awaited only before the runtime starts.
-  const sessionOpening = Session.open(stateDir, plan);
-  const rootfsReady = settle(sessionOpening.then((session) =>
-    prepareRootfs(session, image, {
+  // image in them (the holder's own set-up), reading the image's metadata (its SquashFS
+  // reader loads meanwhile: it is imported here, not up front), sweeping stale sessions.
+  // The mounts are awaited only before the runtime starts.
+  let rootfsSetup: RootfsSetup | undefined;
+  const sessionOpening = Session.open(stateDir, plan, (session) => {
+    rootfsSetup = prepareRootfs(session, image, {
       writable: !!options.writable,
       ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
       overlays,
       forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
-    })
-  ));
+    });
+    return rootfsSetup.script;
+  });
+  const rootfsReady = settle(
+    sessionOpening.then(async (session) => rootfsSetup!.finish(await session.setup)),
+  );
   const [filesResult, staleResult, sessionResult] = await Promise.allSettled([
     import("../core/image/image_files.ts").then((m) => m.openImageFiles(options.image)),
     removeStaleSessions(stateDir),
@@ -223,12 +227,12 @@ export async function launch(options: LaunchOptions): Promise<number> {
   const files = filesResult.value;
   const session = sessionResult.value;
   const stale = staleResult.status === "fulfilled" ? staleResult.value : [];
+  // The container starts with the image's /bin/sh, and a new squashfuse mount starts with
+  // a cold page cache: demand-paging it through FUSE would stall the container's start
+  // (about 20 ms for a 2 MB busybox). The holder reads it once after the mounts, on
+  // another core, while the bundle is written and the runtime sets up.
   const shell = files.filePath?.("/bin/sh");
-  if (shell) {
-    void rootfsReady.then((mounted) => {
-      if ("value" in mounted) warmPageCache(session, `${session.dir}/image/${shell}`);
-    });
-  }
+  if (shell) session.readAhead(`${session.dir}/image/${shell}`);
   if (stale.length) log.debug(`removed stale sessions: ${stale.join(", ")}`);
 
   // Signals that arrive before the container runs end the launch; afterwards they are
@@ -523,25 +527,6 @@ export async function launch(options: LaunchOptions): Promise<number> {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
     await session.close();
     files.close();
-  }
-}
-
-/**
- * Read a file of the freshly mounted image once, in the background: the container starts
- * with the image's /bin/sh, and a new squashfuse mount starts with a cold page cache, so
- * demand-paging it through FUSE would stall the container's start (about 20 ms for a 2 MB
- * busybox). Read here, on another core, while the bundle is written and the runtime sets
- * up. The reader dies with the session's PID namespace if still running.
- */
-function warmPageCache(session: Session, path: string): void {
-  try {
-    const child = spawnCommand([...session.enterArgs(), "cat", "--", path], {
-      stdout: "null",
-      stderr: "null",
-    });
-    child.status.catch(() => {});
-  } catch {
-    // only an optimisation
   }
 }
 

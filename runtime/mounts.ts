@@ -9,10 +9,10 @@
  *
  * @module
  */
-import { CommandFailedError, runCommand } from "./_command.ts";
+import { CommandFailedError } from "./_command.ts";
 import { SingletError } from "../core/errors.ts";
 import type { ImageSource } from "./image.ts";
-import type { Session } from "./session.ts";
+import type { Session, SetupResult } from "./session.ts";
 
 /** Options of {@linkcode prepareRootfs}. */
 export interface RootfsOptions {
@@ -58,23 +58,36 @@ export function rootfsPaths(sessionDir: string): { rootfs: string; tmp: string }
   return { rootfs: `${sessionDir}/rootfs`, tmp: `${sessionDir}/tmp` };
 }
 
+/** The mount steps for a session, and how to read their outcome. */
+export interface RootfsSetup {
+  /** Shell commands (a function body for the session holder's set-up). */
+  script: string;
+  /**
+   * The layout, from the script's outcome.
+   *
+   * @throws {SingletError} When a step failed, with that step's own messages.
+   */
+  finish(result: SetupResult): RootfsLayout;
+}
+
 /**
- * Mount the image and the writable layer for a session.
+ * The steps that mount the image and the writable layer for a session.
  *
- * Every mount step runs in one `sh` started by one `nsenter` (a process start costs a few
- * milliseconds; the steps used to take one `nsenter` each). Each step announces itself on
- * stderr before it runs, so a failure is reported with that step's own messages.
+ * Every mount step runs in the session holder's own set-up script, inside the new
+ * namespaces before the holder settles down (see `Session.open`): no `nsenter` and no
+ * shell of their own (the steps once took four `nsenter`s, then one). Each step announces
+ * itself on stderr before it runs, so a failure is reported with that step's own messages.
  *
- * @param session The session whose namespaces hold the mounts.
+ * @param session The session whose namespaces hold the mounts (its directory and plan).
  * @param image The image to mount.
  * @param options Writable, sizes, overlays.
- * @returns Paths of the root filesystem and the session tmpfs.
+ * @returns The script and the reader of its outcome.
  */
-export async function prepareRootfs(
-  session: Session,
+export function prepareRootfs(
+  session: Pick<Session, "dir" | "plan">,
   image: ImageSource,
   options: RootfsOptions = {},
-): Promise<RootfsLayout> {
+): RootfsSetup {
   const dir = session.dir;
   const { rootfs, tmp } = rootfsPaths(dir);
   // Synchronous file system calls up to the script's start: each await would wait for the
@@ -138,12 +151,18 @@ export async function prepareRootfs(
     );
   }
 
-  const result = await runCommand([...session.enterArgs(), "sh", "-c", script.text()]);
-  if (result.code !== 0) throw script.explain(result.code, new TextDecoder().decode(result.stderr));
-  overlay ??= new TextDecoder().decode(result.stdout).includes("overlay=kernel")
-    ? "kernel"
-    : "fuse-overlayfs";
-  return { rootfs, tmp, overlay };
+  return {
+    script: script.text(),
+    finish: (result) => {
+      if (result.code !== 0) throw script.explain(result.code, result.stderr);
+      return {
+        rootfs,
+        tmp,
+        overlay: overlay ??
+          (result.stdout.includes("overlay=kernel") ? "kernel" : "fuse-overlayfs"),
+      };
+    },
+  };
 }
 
 function squashfuseArgv(absolute: string, offset: number, target: string): string[] {
@@ -158,26 +177,29 @@ function squashfuseArgv(absolute: string, offset: number, target: string): strin
 
 const STEP_MARK = "@singlet-mount-step ";
 
-/** The mount steps as one POSIX shell script, and how its failures are reported. */
+/**
+ * The mount steps as the body of a POSIX shell function (stdin already closed), and how its
+ * failures are reported.
+ */
 class MountScript {
-  #lines: string[] = ["exec </dev/null"];
+  #lines: string[] = [];
   #steps: { name: string; argv: string[] }[] = [];
 
   /** Commands run in order; the script stops at the first failure. */
   step(name: string, commands: string[][]): void {
     for (const argv of commands) {
       this.#mark(name, argv);
-      this.#lines.push(`${quote(argv)} || exit $?`);
+      this.#lines.push(`${quote(argv)} || return $?`);
     }
   }
 
   /** The overlay: the kernel's if given and it works, else fuse-overlayfs. */
   overlay(kernel: string[] | undefined, fuse: string[]): void {
     if (kernel) {
-      this.#lines.push(`if ${quote(kernel)} 2>/dev/null; then echo overlay=kernel; exit 0; fi`);
+      this.#lines.push(`if ${quote(kernel)} 2>/dev/null; then echo overlay=kernel; return 0; fi`);
     }
     this.#mark("overlay", fuse);
-    this.#lines.push(`${quote(fuse)} || exit $?`, "echo overlay=fuse-overlayfs");
+    this.#lines.push(`${quote(fuse)} || return $?`, "echo overlay=fuse-overlayfs");
   }
 
   #mark(name: string, argv: string[]): void {

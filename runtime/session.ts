@@ -52,6 +52,45 @@ export async function stateDirectory(uid: number): Promise<string> {
   });
 }
 
+/** What the holder's set-up script (see {@linkcode Session.open}) printed, and its status. */
+export interface SetupResult {
+  /** Exit status of the script. */
+  code: number;
+  /** Its standard output. */
+  stdout: string;
+  /** Its standard error. */
+  stderr: string;
+}
+
+/** Lines the holder prints around its set-up script (see {@linkcode holderScript}). */
+const NS_READY = "@singlet-namespaces";
+const SETUP_DONE = "@singlet-setup ";
+const SETUP_END = "@singlet-setup-end";
+
+/**
+ * The holder's program: say the namespaces are complete, run the set-up script (stdin
+ * closed; its status, stdout and stderr come back between marker lines), then read one line
+ * from singlet, a file to read ahead in the background (see {@linkcode Session.readAhead}),
+ * and become `cat`, PID 1 of the session's PID namespace until its stdin closes.
+ *
+ * @param setup Shell commands run as a function body (`return` ends them early).
+ * @returns The `sh -c` script.
+ */
+function holderScript(setup: string): string {
+  return [
+    `echo ${NS_READY}`,
+    "setup() {",
+    ":",
+    setup,
+    "}",
+    "setup </dev/null",
+    `echo "${SETUP_DONE}$?"`,
+    `echo ${SETUP_END} >&2`,
+    `IFS= read -r file && [ -n "$file" ] && { cat -- "$file" >/dev/null 2>&1 </dev/null & }`,
+    "exec cat",
+  ].join("\n");
+}
+
 /** A running session: its directory and its namespace holder. */
 export class Session {
   /** Session id (also the container id). */
@@ -60,11 +99,19 @@ export class Session {
   readonly dir: string;
   /** The namespace plan the holder was built with. */
   readonly plan: NamespacePlan;
+  /**
+   * The set-up script's outcome, once it has run in the session's namespaces; rejects
+   * when the namespaces could not be created.
+   */
+  readonly setup: Promise<SetupResult>;
   #holder: Deno.ChildProcess | undefined;
   #holderPid = 0;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
   #listener: Deno.Listener | undefined;
+  #namespaces: Promise<void>;
   #closed = false;
+  #readAhead = false;
+  #settle: { resolve(result: SetupResult): void; reject(error: unknown): void; ns(): void };
 
   /**
    * @param id Session id.
@@ -75,16 +122,41 @@ export class Session {
     this.id = id;
     this.dir = dir;
     this.plan = plan;
+    const setup = Promise.withResolvers<SetupResult>();
+    const namespaces = Promise.withResolvers<void>();
+    this.setup = setup.promise;
+    this.#namespaces = namespaces.promise;
+    // awaited later, or never when the launch fails first
+    this.setup.catch(() => {});
+    this.#namespaces.catch(() => {});
+    this.#settle = {
+      resolve: setup.resolve,
+      reject: (error) => {
+        setup.reject(error);
+        namespaces.reject(error);
+      },
+      ns: () => namespaces.resolve(),
+    };
   }
 
   /**
-   * Create the session directory and start the namespace holder.
+   * Create the session directory and start the namespace holder, which runs a set-up
+   * script inside the new namespaces before it settles down to hold them (the mounts:
+   * one process start fewer than an `nsenter` after the holder is up, and the mounts no
+   * longer wait for singlet's main thread). Returns as soon as the holder is started;
+   * {@linkcode Session.setup} settles once the script has run.
    *
    * @param stateDir The per-user state directory.
    * @param plan How the user namespace is built.
-   * @returns The session, holder ready.
+   * @param setup Builds the set-up script (shell commands, a function body: `return N`
+   *   fails it), given the session; called once its directory exists.
+   * @returns The session, holder starting.
    */
-  static async open(stateDir: string, plan: NamespacePlan): Promise<Session> {
+  static async open(
+    stateDir: string,
+    plan: NamespacePlan,
+    setup?: (session: Session) => string,
+  ): Promise<Session> {
     const id = `singlet-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
     const dir = `${stateDir}/sessions/${id}`;
     // A live session answers on a socket; a stale one (its singlet was SIGKILLed) refuses
@@ -98,7 +170,7 @@ export class Session {
     const session = new Session(id, dir, plan);
     session.#listener = listener;
     try {
-      await session.#startHolder();
+      session.#startHolder(setup?.(session) ?? "");
     } catch (error) {
       await session.close();
       throw error;
@@ -106,7 +178,7 @@ export class Session {
     return session;
   }
 
-  async #startHolder(): Promise<void> {
+  #startHolder(setup: string): void {
     const argv = [
       "unshare",
       ...this.plan.unshareArgs,
@@ -115,36 +187,85 @@ export class Session {
       "--pid",
       "--fork",
       "--mount-proc",
+      // the set-up runs as namespace root, as nsenter makes later steps (subordinate-ID
+      // mode maps the caller to themselves); a single-ID namespace denies setgroups, and
+      // the caller is root there already
+      ...(this.plan.mode === "subid" ? ["--setuid=0", "--setgid=0"] : []),
       "--",
-      "cat",
+      "sh",
+      "-c",
+      holderScript(setup),
     ];
     const holder = spawnCommand(argv, { stdin: "piped", stdout: "piped", stderr: "piped" });
     this.#holder = holder;
     this.#holderPid = holder.pid;
-    // unshare forks cat only after the ID maps are written and /proc is mounted, so the
-    // first byte cat echoes back says the namespaces are complete.
     this.#stdin = holder.stdin.getWriter();
-    const reader = holder.stdout.getReader();
-    await this.#stdin.write(new Uint8Array([10]));
-    const cancelTimer = afterDelay(10_000, () => holder.kill("SIGKILL"));
-    const echoed = await reader.read().finally(cancelTimer);
-    reader.releaseLock();
-    if (echoed.done) {
-      const stderr = await new Response(holder.stderr).text().catch(() => "");
-      const status = await holder.status;
-      throw new SingletError(
+    const cancelTimer = afterDelay(30_000, () => holder.kill("SIGKILL"));
+    void this.#watchHolder(holder, argv).catch((error) => this.#settle.reject(error))
+      .finally(cancelTimer);
+  }
+
+  /** Follow the holder's marker lines; settle the namespace and set-up promises. */
+  async #watchHolder(holder: Deno.ChildProcess, argv: string[]): Promise<void> {
+    const stdout = lines(holder.stdout);
+    const stderr = lines(holder.stderr);
+    // stderr is read alongside stdout (a full pipe would stall the script), up to the end
+    // marker, or to the end when the holder dies first
+    const errors = (async () => {
+      const err: string[] = [];
+      for (let next = await nextLine(stderr); next !== undefined; next = await nextLine(stderr)) {
+        if (next === SETUP_END) break;
+        err.push(next);
+      }
+      return err.join("\n");
+    })();
+    const out: string[] = [];
+    let ns = false;
+    let code: number | undefined;
+    for (let next = await nextLine(stdout); next !== undefined; next = await nextLine(stdout)) {
+      if (!ns && next === NS_READY) {
+        ns = true;
+        this.#settle.ns();
+      } else if (ns && next.startsWith(SETUP_DONE)) {
+        code = Number(next.slice(SETUP_DONE.length));
+        break;
+      } else out.push(next);
+    }
+    const err = await errors;
+    // nobody reads the holder's output again: drain it to the end, never closing the pipes
+    void drain(stdout);
+    void drain(stderr);
+    if (code !== undefined) {
+      this.#settle.resolve({ code, stdout: out.join("\n"), stderr: err });
+      return;
+    }
+    const status = await holder.status;
+    this.#settle.reject(
+      new SingletError(
         `Cannot create the container namespaces: ${
-          new CommandFailedError(argv, status.code, stderr).message
+          new CommandFailedError([...argv.slice(0, -1), "<holder>"], status.code, err).message
         }`,
         {
           hint: this.plan.mode === "subid"
             ? "check /etc/subuid and /etc/subgid and that newuidmap/newgidmap are setuid"
             : "unprivileged user namespaces must be enabled (singlet check tells more)",
         },
-      );
-    }
-    // nobody reads cat's output again: let it go to the void
-    void holder.stdout.cancel().catch(() => {});
+      ),
+    );
+  }
+
+  /**
+   * Have the holder read a file through the session's mounts once, in the background,
+   * after the set-up script (e.g. the image's /bin/sh: a fresh squashfuse mount has a cold
+   * page cache, and demand-paging the container's shell through FUSE stalls its start).
+   * Only the first call counts; the reader dies with the session.
+   *
+   * @param path The file, as the session's mount namespace sees it.
+   */
+  readAhead(path: string): void {
+    if (this.#readAhead || this.#closed || path.includes("\n")) return;
+    this.#readAhead = true;
+    this.#stdin?.write(new TextEncoder().encode(`${path}\n`)).catch(() => {});
   }
 
   /** The PID of the holder's `unshare` process. */
@@ -180,6 +301,7 @@ export class Session {
    * @throws {CommandFailedError} On failure.
    */
   async run(argv: string[]): Promise<string> {
+    await this.#namespaces;
     const full = [...this.enterArgs(), ...argv];
     const output = await runCommand(full);
     if (output.code !== 0) {
@@ -220,8 +342,36 @@ export class Session {
     });
     await holder.status;
     cancelTimer();
-    await holder.stderr.cancel().catch(() => {});
-    await holder.stdout.cancel().catch(() => {});
+  }
+}
+
+/** The lines of a stream (without their newlines). */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let at: number;
+    while ((at = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, at);
+      rest = rest.slice(at + 1);
+    }
+  }
+  if (rest) yield rest;
+}
+
+/** The next line, or undefined at the end (without closing the generator, unlike a break). */
+async function nextLine(source: AsyncGenerator<string>): Promise<string | undefined> {
+  const next = await source.next();
+  return next.done ? undefined : next.value;
+}
+
+async function drain(source: AsyncGenerator<string>): Promise<void> {
+  try {
+    while (await nextLine(source) !== undefined) {
+      // discarded
+    }
+  } catch {
+    // the holder is gone
   }
 }
 
