@@ -129,12 +129,15 @@ export async function prepareRootfs(
     },workdir=${escapeOverlayPath(work)}`;
     // the kernel overlay first; fuse-overlayfs when the kernel refuses (its own error is
     // not worth showing then). allow_other: the container process is not the namespace
-    // root that mounted it.
+    // root that mounted it. noacl: with FUSE ACL support on, the kernel asks for
+    // system.posix_acl_access before letting anyone but a file's owner in, fuse-overlayfs
+    // passes the question to the lower layer, and squashfuse answers EOPNOTSUPP, which the
+    // kernel turns into EOPNOTSUPP for the stat/open itself (SquashFS holds no ACLs).
     script.overlay(
       options.forceFuseOverlay
         ? undefined
         : ["mount", "-t", "overlay", "-o", `nosuid,nodev,${data}`, "overlay", rootfs],
-      ["fuse-overlayfs", "-o", `${data},allow_other`, rootfs],
+      ["fuse-overlayfs", "-o", `${data},allow_other,noacl`, rootfs],
     );
   }
 
