@@ -12,6 +12,7 @@
 import { CommandFailedError, runCommand } from "./_command.ts";
 import { SingletError } from "../core/errors.ts";
 import type { ImageSource } from "./image.ts";
+import { prepareOverlayDir } from "./overlay_dir.ts";
 import type { Session } from "./session.ts";
 
 /** Options of {@linkcode prepareRootfs}. */
@@ -118,11 +119,10 @@ export async function prepareRootfs(
     let work = `${tmp}/work`;
     if (writableLayer >= 0) {
       // as SingularityCE does for a writable overlay directory: upper/ and work/ inside it
-      const base = overlayDirs[writableLayer]!;
-      upper = `${base}/upper`;
-      work = `${base}/work`;
-      Deno.mkdirSync(upper, { recursive: true });
-      Deno.mkdirSync(work, { recursive: true });
+      ({ upper, work } = prepareOverlayDir(
+        overlayDirs[writableLayer]!,
+        session.plan.mode !== "root",
+      ));
     }
     const data = `lowerdir=${lowers.map(escapeOverlayPath).join(":")},upperdir=${
       escapeOverlayPath(upper)

@@ -92,3 +92,36 @@ for (const asUser of [false, true]) {
     await Deno.remove(dir, { recursive: true });
   });
 }
+
+testWithTools(
+  "--overlay DIR as a user: a root-owned 0777 directory works; upper/ and work/ left by root give one line saying what to do",
+  TOOLS,
+  async () => {
+    const { sif } = await execImages();
+    const user = await testUser({ subids: true });
+    const asUser = (dir: string, script: string) =>
+      runAs(user, [SINGLET_BIN, "exec", "--overlay", dir, sif, "sh", "-c", script], {
+        cwd: "/tmp",
+      });
+    const shared = await Deno.makeTempDir({ prefix: "singlet-overlay-" });
+    await Deno.chmod(shared, 0o777);
+    const fresh = await asUser(shared, "echo kept > /shared/note && cat /shared/note");
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.equal(fresh.stdout, "kept\n");
+
+    const rootUsed = await Deno.makeTempDir({ prefix: "singlet-overlay-" });
+    await Deno.chmod(rootUsed, 0o777);
+    const root = await runSinglet(["exec", "--overlay", rootUsed, sif, "true"], { cwd: "/tmp" });
+    assert.equal(root.code, 0, root.stderr);
+    const refused = await asUser(rootUsed, "echo never");
+    assert.equal(refused.code, 255, refused.stderr);
+    assert.equal(refused.stdout, "");
+    assert.match(
+      refused.stderr,
+      /^FATAL: +Cannot use overlay "[^"]+": its upper\/ directory belongs to root, not to you, so it cannot be written\n.*hint.*a directory of your own/s,
+    );
+    assert.doesNotMatch(refused.stderr, /read-only file system|runc/);
+    await Deno.remove(shared, { recursive: true });
+    await Deno.remove(rootUsed, { recursive: true });
+  },
+);
