@@ -138,6 +138,8 @@ export async function prepareRootfs(
         ? undefined
         : ["mount", "-t", "overlay", "-o", `nosuid,nodev,${data}`, "overlay", rootfs],
       ["fuse-overlayfs", "-o", `${data},allow_other,noacl`, rootfs],
+      // releases before ACL support (and its noacl option) refuse the option
+      ["fuse-overlayfs", "-o", `${data},allow_other`, rootfs],
     );
   }
 
@@ -174,13 +176,22 @@ class MountScript {
     }
   }
 
-  /** The overlay: the kernel's if given and it works, else fuse-overlayfs. */
-  overlay(kernel: string[] | undefined, fuse: string[]): void {
+  /**
+   * The overlay: the kernel's if given and it works, else fuse-overlayfs (`fuse`, then
+   * `fuseRetry` if given, whose failure is the one reported).
+   */
+  overlay(kernel: string[] | undefined, fuse: string[], fuseRetry?: string[]): void {
     if (kernel) {
       this.#lines.push(`if ${quote(kernel)} 2>/dev/null; then echo overlay=kernel; exit 0; fi`);
     }
-    this.#mark("overlay", fuse);
-    this.#lines.push(`${quote(fuse)} || exit $?`, "echo overlay=fuse-overlayfs");
+    if (fuseRetry) {
+      this.#lines.push(
+        `if ${quote(fuse)} 2>/dev/null; then echo overlay=fuse-overlayfs; exit 0; fi`,
+      );
+    }
+    const last = fuseRetry ?? fuse;
+    this.#mark("overlay", last);
+    this.#lines.push(`${quote(last)} || exit $?`, "echo overlay=fuse-overlayfs");
   }
 
   #mark(name: string, argv: string[]): void {
