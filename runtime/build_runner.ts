@@ -203,13 +203,24 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       // --allow-run grants `sh` by name (Deno resolves it on PATH to /usr/bin/sh); the
       // section scripts' "/bin/sh" is another path to it, which Deno would refuse.
       const [program, ...rest] = argv;
-      const { code } = await runCommand([program === "/bin/sh" ? "sh" : program!, ...rest], {
+      const command = [program === "/bin/sh" ? "sh" : program!, ...rest];
+      if (Deno.uid() !== 0) {
+        // A user gets no PID namespace without a user namespace, which would change what
+        // the section may do (setuid tools, nested user namespaces): it runs as is.
+        const { code } = await runCommand(command, {
+          env,
+          stdin: "null",
+          stdout: "inherit",
+          stderr: "inherit",
+        });
+        return code;
+      }
+      // root: in a PID namespace of its own, so that whatever the section leaves running
+      // (in the background, or in the foreground when singlet is stopped) ends with it
+      return await runUntilUnload(
+        ["unshare", "--pid", "--fork", "--kill-child", "--", ...command],
         env,
-        stdin: "null",
-        stdout: "inherit",
-        stderr: "inherit",
-      });
-      return code;
+      );
     },
     async runHostAsRoot(
       argv: string[],
@@ -234,7 +245,7 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       // --fork: a PID namespace the user namespace owns, so that /proc can be mounted in the
       // target; --kill-child: when unshare dies its child, the namespace's init, is killed,
       // and with it every process of the namespace.
-      const child = spawnCommand([
+      return await runUntilUnload([
         "unshare",
         ...(root ? [] : p.unshareArgs),
         "--mount",
@@ -244,23 +255,7 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
         "--",
         ...(options.devices && !root ? ["sh", "-c", BIND_DEVICES, "sh", options.devices] : []),
         ...argv,
-      ], { env });
-      // unshare blocks SIGINT/SIGTERM (they reach the tool through the process group); a
-      // signal sent to singlet alone ends it through Deno.exit (cli/commands/build.ts),
-      // which dispatches "unload": take the tool down with it.
-      const kill = () => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
-      };
-      globalThis.addEventListener("unload", kill);
-      try {
-        return (await child.status).code;
-      } finally {
-        globalThis.removeEventListener("unload", kill);
-      }
+      ], env);
     },
     async runInContainer(
       rootfs: string,
@@ -281,4 +276,33 @@ export function buildRunner(logger: LaunchLogger): SectionRunner {
       });
     },
   };
+}
+
+/**
+ * Run `unshare ... --pid --fork --kill-child -- ...` and wait for it; when singlet itself
+ * ends first, kill it, and with it the namespace's init and so every process in it.
+ *
+ * unshare blocks SIGINT/SIGTERM (they reach the program through the process group); a
+ * signal sent to singlet alone ends it through Deno.exit (cli/commands/build.ts), which
+ * dispatches "unload": the namespace goes down with it.
+ *
+ * @param argv The unshare command line.
+ * @param env Its environment.
+ * @returns The exit code.
+ */
+async function runUntilUnload(argv: string[], env: Record<string, string>): Promise<number> {
+  const child = spawnCommand(argv, { env });
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  globalThis.addEventListener("unload", kill);
+  try {
+    return (await child.status).code;
+  } finally {
+    globalThis.removeEventListener("unload", kill);
+  }
 }

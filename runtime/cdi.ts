@@ -19,6 +19,7 @@
  */
 import { SingletError } from "../core/errors.ts";
 import type { OciConfig, OciMount } from "./bundle.ts";
+import { statHost } from "./host_devices.ts";
 
 /** The directories searched when `--cdi-dirs` is not given, lowest priority first. */
 export const DEFAULT_CDI_DIRS: readonly string[] = ["/etc/cdi", "/var/run/cdi"];
@@ -620,23 +621,10 @@ interface HostNode {
 }
 
 async function hostNode(path: string): Promise<HostNode | undefined> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch {
-    return undefined;
-  }
-  if (!info.isCharDevice && !info.isBlockDevice) return undefined;
-  const rdev = info.rdev ?? 0;
-  // glibc's gnu_dev_major/minor
-  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
-  return {
-    type: info.isCharDevice ? "c" : "b",
-    major,
-    minor,
-    mode: (info.mode ?? 0o666) & 0o777,
-  };
+  // Deno may not stat most of /dev itself: statHost asks `stat` then
+  const entry = (await statHost([path])).get(path);
+  if (entry?.kind !== "c" && entry?.kind !== "b") return undefined;
+  return { type: entry.kind, major: entry.major, minor: entry.minor, mode: entry.mode & 0o777 };
 }
 
 function yamlUnavailable(): never {

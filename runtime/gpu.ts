@@ -10,6 +10,7 @@
  * @module
  */
 import type { OciMount } from "./bundle.ts";
+import { listHostDir, statHost } from "./host_devices.ts";
 
 /** From SingularityCE's nvliblist.conf (libraries and binaries). */
 const NV_LIBS = [
@@ -125,19 +126,16 @@ export async function gpuBinds(vendor: "nv" | "rocm"): Promise<GpuBinds> {
   }
   let devices = 0;
   const devDir = `${root}/dev`;
-  try {
-    for await (const entry of Deno.readDir(devDir)) {
-      const wanted = vendor === "nv"
-        ? /^nvidia(\d+|ctl|-uvm|-uvm-tools|-modeset)$/.test(entry.name)
-        : entry.name === "kfd";
-      if (!wanted) continue;
-      mounts.push(deviceBind(`${devDir}/${entry.name}`, `/dev/${entry.name}`));
-      devices++;
-    }
-  } catch {
-    // no /dev to look at
+  // Deno may not list the real /dev itself: listHostDir asks `ls` then
+  for (const name of await listHostDir(devDir) ?? []) {
+    const wanted = vendor === "nv"
+      ? /^nvidia(\d+|ctl|-uvm|-uvm-tools|-modeset)$/.test(name)
+      : name === "kfd";
+    if (!wanted) continue;
+    mounts.push(deviceBind(`${devDir}/${name}`, `/dev/${name}`));
+    devices++;
   }
-  if (vendor === "rocm" && await exists(`${devDir}/dri`)) {
+  if (vendor === "rocm" && (await statHost([`${devDir}/dri`])).size) {
     mounts.push(deviceBind(`${devDir}/dri`, "/dev/dri"));
     devices++;
   }
@@ -156,15 +154,6 @@ function deviceBind(source: string, destination: string): OciMount {
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
   } catch {
     return false;
   }

@@ -25,6 +25,7 @@ import { openImage } from "./image.ts";
 import { type OverlayLayer, prepareRootfs, rootfsPaths, type RootfsSetup } from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
+import { withDeviceRules } from "./device_rules.ts";
 import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
 import { appVariables } from "./scif_app.ts";
 import { currentUser, planNamespace } from "./userns.ts";
@@ -477,6 +478,10 @@ export async function launch(options: LaunchOptions): Promise<number> {
       gidMappings: plan.innerGidMappings,
       mounts,
     });
+    // root: deny every device but the standard ones and the bound GPU nodes (device_rules.ts)
+    if (plan.mode === "root") {
+      config.linux.resources = await withDeviceRules(config.linux.resources, mounts);
+    }
     if (cdiModule && cdi) cdiModule.applyCdiToConfig(config, cdi);
     if (options.resources && cgroups) {
       // a user sees its delegated cgroup through the /sys bind already

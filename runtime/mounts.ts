@@ -12,6 +12,7 @@
 import { CommandFailedError } from "./_command.ts";
 import { SingletError } from "../core/errors.ts";
 import type { ImageSource } from "./image.ts";
+import { prepareOverlayDir } from "./overlay_dir.ts";
 import type { Session, SetupResult } from "./session.ts";
 
 /** Options of {@linkcode prepareRootfs}. */
@@ -131,22 +132,26 @@ export function prepareRootfs(
     let work = `${tmp}/work`;
     if (writableLayer >= 0) {
       // as SingularityCE does for a writable overlay directory: upper/ and work/ inside it
-      const base = overlayDirs[writableLayer]!;
-      upper = `${base}/upper`;
-      work = `${base}/work`;
-      Deno.mkdirSync(upper, { recursive: true });
-      Deno.mkdirSync(work, { recursive: true });
+      ({ upper, work } = prepareOverlayDir(
+        overlayDirs[writableLayer]!,
+        session.plan.mode !== "root",
+      ));
     }
     const data = `lowerdir=${lowers.map(escapeOverlayPath).join(":")},upperdir=${
       escapeOverlayPath(upper)
     },workdir=${escapeOverlayPath(work)}`;
     // the kernel overlay first; fuse-overlayfs when the kernel refuses (its own error is
     // not worth showing then). allow_other: the container process is not the namespace
-    // root that mounted it.
+    // root that mounted it. noacl: with FUSE ACL support on, the kernel asks for
+    // system.posix_acl_access before letting anyone but a file's owner in, fuse-overlayfs
+    // passes the question to the lower layer, and squashfuse answers EOPNOTSUPP, which the
+    // kernel turns into EOPNOTSUPP for the stat/open itself (SquashFS holds no ACLs).
     script.overlay(
       options.forceFuseOverlay
         ? undefined
         : ["mount", "-t", "overlay", "-o", `nosuid,nodev,${data}`, "overlay", rootfs],
+      ["fuse-overlayfs", "-o", `${data},allow_other,noacl`, rootfs],
+      // releases before ACL support (and its noacl option) refuse the option
       ["fuse-overlayfs", "-o", `${data},allow_other`, rootfs],
     );
   }
@@ -193,13 +198,22 @@ class MountScript {
     }
   }
 
-  /** The overlay: the kernel's if given and it works, else fuse-overlayfs. */
-  overlay(kernel: string[] | undefined, fuse: string[]): void {
+  /**
+   * The overlay: the kernel's if given and it works, else fuse-overlayfs (`fuse`, then
+   * `fuseRetry` if given, whose failure is the one reported).
+   */
+  overlay(kernel: string[] | undefined, fuse: string[], fuseRetry?: string[]): void {
     if (kernel) {
       this.#lines.push(`if ${quote(kernel)} 2>/dev/null; then echo overlay=kernel; return 0; fi`);
     }
-    this.#mark("overlay", fuse);
-    this.#lines.push(`${quote(fuse)} || return $?`, "echo overlay=fuse-overlayfs");
+    if (fuseRetry) {
+      this.#lines.push(
+        `if ${quote(fuse)} 2>/dev/null; then echo overlay=fuse-overlayfs; return 0; fi`,
+      );
+    }
+    const last = fuseRetry ?? fuse;
+    this.#mark("overlay", last);
+    this.#lines.push(`${quote(last)} || return $?`, "echo overlay=fuse-overlayfs");
   }
 
   #mark(name: string, argv: string[]): void {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { testWithTools } from "../_helpers/tools.ts";
-import { runSinglet } from "../_helpers/singlet.ts";
+import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
 import { busyboxOciArchive } from "../_helpers/fixtures.ts";
 
 testWithTools(
@@ -49,3 +49,55 @@ testWithTools(
     }
   },
 );
+
+/** Command lines of host processes that mention `needle` (pgrep; Deno may not read /proc). */
+async function processesWith(needle: string): Promise<string> {
+  const out = await new Deno.Command("pgrep", { args: ["-a", "-f", needle] }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+for (const section of ["pre", "setup"]) {
+  testWithTools(
+    `SIGTERM during %${section} as root ends what the section started, in the foreground or not`,
+    ["siftool", "runc", "unshare", "squashfuse_ll", "pgrep"],
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "singlet-build-host-" });
+      // copies of sleep under names no other process has, to find them on the host
+      const tag = `singlet-sleeper-${crypto.randomUUID().slice(0, 8)}`;
+      try {
+        await Deno.writeTextFile(
+          `${dir}/slow.def`,
+          `Bootstrap: oci-archive\nFrom: ${await busyboxOciArchive()}\n\n` +
+            `%${section}\n    cp /bin/sleep "${dir}/${tag}-bg"; cp /bin/sleep "${dir}/${tag}-fg"\n` +
+            `    "${dir}/${tag}-bg" 300 &\n    touch "${dir}/started"\n` +
+            `    "${dir}/${tag}-fg" 300\n`,
+        );
+        const child = new Deno.Command(SINGLET_BIN, {
+          args: ["build", "slow.sif", "slow.def"],
+          cwd: dir,
+          env: { SINGLET_CACHEDIR: `${dir}/cache` },
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        const deadline = Date.now() + 20_000;
+        while (Date.now() < deadline && !(await processesWith(`${tag}-fg`))) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.match(await processesWith(tag), /-bg 300[\s\S]*-fg 300|-fg 300[\s\S]*-bg 300/);
+        child.kill("SIGTERM");
+        assert.equal((await child.status).code, 143);
+        // the kernel takes a moment to empty a PID namespace
+        let left = await processesWith(tag);
+        for (let i = 0; i < 20 && left; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          left = await processesWith(tag);
+        }
+        assert.equal(left, "", "processes the section started outlived the build");
+        await assert.rejects(Deno.lstat(`${dir}/slow.sif`));
+      } finally {
+        await new Deno.Command("pkill", { args: ["-f", tag] }).output();
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+}
