@@ -251,6 +251,20 @@ export async function launch(options: LaunchOptions): Promise<number> {
   try {
     log.debug(`session ${session.id}: holder pid ${session.holderPid}, mode ${plan.mode}`);
     const layout = rootfsPaths(session.dir);
+    const stateRoot = `${layout.tmp}/state`;
+    // chosen while the bundle is computed (a cached verdict: a few file reads); a probe,
+    // when one is needed, waits for the mounts
+    const runtimeChoice = settle(chooseRuntime({
+      requested: options.runtime,
+      stateDir,
+      probeCrun: async (crun) => {
+        const mounted = await rootfsReady;
+        if ("error" in mounted) throw mounted.error;
+        return await probeRuntime(session, crun, layout.rootfs, stateRoot);
+      },
+      note: (message) => log.info(message),
+      debug: (message) => log.debug(message),
+    }));
 
     const skip = new Set(options.noMount ?? []);
     // --oci: the image's USER (resolved in its own /etc/passwd and /etc/group)
@@ -498,14 +512,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
     log.debug(`rootfs ${layout.rootfs} (overlay: ${mounted.value.overlay})`);
     if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
 
-    const stateRoot = `${layout.tmp}/state`;
-    const runtime = await chooseRuntime({
-      requested: options.runtime,
-      stateDir,
-      probeCrun: (crun) => probeRuntime(session, crun, layout.rootfs, stateRoot),
-      note: (message) => log.info(message),
-      debug: (message) => log.debug(message),
-    });
+    const chosen = await runtimeChoice;
+    if ("error" in chosen) throw chosen.error;
+    const runtime = chosen.value;
     log.debug(`runtime ${runtime.name}`);
     if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
 

@@ -118,6 +118,13 @@ export async function chooseRuntime(options: ChooseOptions): Promise<OciRuntime>
 
 async function cacheKey(crunPath: string): Promise<string> {
   const info = await Deno.stat(crunPath).catch(() => undefined);
-  const boot = await Deno.readTextFile("/proc/sys/kernel/random/boot_id").catch(() => "");
-  return `${crunPath}:${info?.mtime?.getTime() ?? 0}:${info?.size ?? 0}:${boot.trim()}`;
+  // the kernel release, not /proc's boot id: Deno refuses to read /proc without
+  // --allow-all, so that read always failed (an exception for nothing on every launch)
+  let kernel = "";
+  try {
+    kernel = Deno.osRelease();
+  } catch {
+    // not allowed: the key has the binary alone
+  }
+  return `${crunPath}:${info?.mtime?.getTime() ?? 0}:${info?.size ?? 0}:${kernel}`;
 }

@@ -7,22 +7,18 @@
 import { action, type Command } from "../_command.ts";
 import { printJson, printOut, Progress } from "../_output.ts";
 import { UsageError } from "../../core/errors.ts";
+// The reading verbs load only the reader and the text formats; the editing ones import
+// their module when they run (`sif dump` and `sif list` start sooner).
+import { ARCHES, DataType, SBOM_FORMAT_NAMES } from "../../core/sif/_layout.ts";
+import type { ObjectInput } from "../../core/sif/add.ts";
+import { openSifSync } from "../../core/sif/load.ts";
 import {
-  addObjects,
-  ARCHES,
-  createSif,
-  DataType,
-  deleteObject,
   descriptorToJson,
   formatHeader,
   formatInfo,
   formatList,
   headerToJson,
-  type ObjectInput,
-  openSifSync,
-  SBOM_FORMAT_NAMES,
-  setPrimaryPartition,
-} from "../../core/sif/mod.ts";
+} from "../../core/sif/text.ts";
 
 const DATATYPE_HELP = `the type of data to add
 [NEEDED, no default]:
@@ -249,6 +245,7 @@ export function registerSif(program: Command): void {
     )
     .option("--deterministic", "zero image ID and fixed times (SOURCE_DATE_EPOCH, else zero)")
     .action(action(async (path: string, opts: { capacity?: number; deterministic?: boolean }) => {
+      const { createSif } = await import("../../core/sif/create.ts");
       await createSif(path, [], {
         ...(opts.capacity !== undefined ? { descriptorCapacity: opts.capacity } : {}),
         ...(opts.deterministic ? { deterministic: true } : {}),
@@ -303,6 +300,7 @@ export function registerSif(program: Command): void {
         const progress = total !== undefined && total > 64 << 20
           ? new Progress(`Adding ${objectPath}`, total)
           : undefined;
+        const { addObjects } = await import("../../core/sif/add.ts");
         await addObjects(path, [input], progress ? { onProgress: (n) => progress.update(n) } : {});
         progress?.done();
         file = undefined; // the readable stream closed it
@@ -324,6 +322,7 @@ export function registerSif(program: Command): void {
     .option("--compact", "shrink the file when the deleted data was at its end")
     .action(
       action(async (id: number, path: string, opts: { zero?: boolean; compact?: boolean }) => {
+        const { deleteObject } = await import("../../core/sif/delete.ts");
         await deleteObject(path, id, { zero: !!opts.zero, compact: !!opts.compact });
       }),
     );
@@ -334,6 +333,7 @@ export function registerSif(program: Command): void {
     .argument("<id>", "the object ID", objectId)
     .argument("<sif_path>", "the SIF image")
     .action(action(async (id: number, path: string) => {
+      const { setPrimaryPartition } = await import("../../core/sif/set.ts");
       await setPrimaryPartition(path, id);
     }));
 }
