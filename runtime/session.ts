@@ -347,15 +347,17 @@ export class Session {
 
 /** The lines of a stream (without their newlines). */
 async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
   let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
+  for await (const chunk of stream) {
+    rest += decoder.decode(chunk, { stream: true });
     let at: number;
     while ((at = rest.indexOf("\n")) >= 0) {
       yield rest.slice(0, at);
       rest = rest.slice(at + 1);
     }
   }
+  rest += decoder.decode();
   if (rest) yield rest;
 }
 

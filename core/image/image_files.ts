@@ -127,7 +127,15 @@ class SquashfsFiles implements ImageFiles {
     if (found?.node.type !== "file") return undefined;
     const entry = this.#reader.stat(found.path);
     if (entry.size > MAX_TEXT) return undefined;
-    return await new Response(this.#reader.readFile(found.path)).text();
+    // the blocks straight from the reader: a ReadableStream and a Response cost more
+    // than the few kilobytes read (a launch reads /etc/passwd and /etc/group)
+    const bytes = new Uint8Array(entry.size);
+    let at = 0;
+    for (const chunk of this.#reader.fileChunks(entry)) {
+      bytes.set(chunk, at);
+      at += chunk.length;
+    }
+    return await Promise.resolve(decodeText(bytes));
   }
 
   filePath(path: string): string | undefined {

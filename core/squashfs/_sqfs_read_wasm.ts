@@ -54,6 +54,7 @@ interface Exports {
   sq_fragments(h: number): number;
   sq_xattrs(h: number, idx: number): number;
   sq_lz4(h: number, ptr: number, len: number, cap: number): number;
+  sq_inflate(h: number, ptr: number, len: number, cap: number): number;
   sq_out_ptr(h: number): number;
   sq_out_len(h: number): number;
 }
@@ -245,6 +246,19 @@ export class SqfsWasm {
    */
   lz4(src: Uint8Array, max: number): Uint8Array {
     this.#withBytes(src, (p, l) => this.#check(this.#x.sq_lz4(this.#handle, p, l, max)));
+    return this.#out();
+  }
+
+  /**
+   * Inflate one zlib stream (a gzip image's block) with the crate's `miniz_oxide`, for
+   * readers that must not load `node:zlib` (see `SquashfsOpenOptions.light`).
+   *
+   * @param src The compressed block.
+   * @param max Largest output accepted (the block size).
+   * @returns The inflated bytes (a copy).
+   */
+  inflate(src: Uint8Array, max: number): Uint8Array {
+    this.#withBytes(src, (p, l) => this.#check(this.#x.sq_inflate(this.#handle, p, l, max)));
     return this.#out();
   }
 

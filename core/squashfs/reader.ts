@@ -4,8 +4,9 @@
  * inside a SIF at a byte offset.
  *
  * The split: this module owns I/O (positional reads) and decompression (`decompress.ts`:
- * `node:zlib`, native, or `DecompressionStream` for a `light` reader); the Rust crate `wasm/sqfs_read` owns every on-disk structure (superblock,
- * table indexes, inodes, directories, xattrs) and validates them. The host reads the
+ * `node:zlib`, native, or the crate's inflater for a `light` reader); the Rust crate
+ * `wasm/sqfs_read` owns every on-disk structure (superblock, table indexes, inodes,
+ * directories, xattrs) and validates them. The host reads the
  * inode, directory and xattr tables whole, decompresses their metadata blocks and hands
  * the concatenation over once; the crate walks the tree in one call and returns a flat
  * record buffer. A whole-image walk therefore crosses the WASM boundary about ten
@@ -24,7 +25,7 @@ import { SingletError } from "../errors.ts";
 import { FsType } from "../sif/_layout.ts";
 import { openSif } from "../sif/load.ts";
 import type { ExtractOptions, ExtractReport } from "./extract.ts";
-import { type BlockDecoder, blockDecoder, COMPRESSOR_NAMES } from "./decompress.ts";
+import { COMPRESSOR_NAMES, type Decompressor, decompressorFor } from "./decompress.ts";
 import { Codecs } from "./_codecs_wasm.ts";
 import {
   M_DIR,
@@ -113,11 +114,9 @@ export interface SquashfsOpenOptions {
   size?: number;
   /**
    * For callers that read a few small files (`singlet exec` reads `/etc/passwd`): inflate
-   * gzip blocks with the built-in `DecompressionStream` and never load `node:zlib` (about
-   * 20 ms of start-up). File contents are then read with {@linkcode SquashfsReader.readFile}
-   * or {@linkcode SquashfsReader.extract}; the synchronous
-   * {@linkcode SquashfsReader.fileChunks} needs a reader opened without it. No effect on
-   * other compressors.
+   * gzip blocks with the reader's own WebAssembly crate (`miniz_oxide`) and never load
+   * `node:zlib` (about 20 ms of start-up). Slower per byte than `node:zlib`: not for
+   * extracting whole images. No effect on other compressors.
    */
   light?: boolean;
 }
@@ -138,8 +137,6 @@ export function isSparseChunk(chunk: Uint8Array): boolean {
   return chunk.buffer === SPARSE_BLOCK.buffer;
 }
 const META_BLOCK = 8192;
-/** Metadata blocks inflated concurrently by a light reader. */
-const META_BATCH = 64;
 const NO_FRAGMENT = 0xffff_ffff;
 const FRAGMENT_CACHE = 16;
 
@@ -168,8 +165,7 @@ export class SquashfsReader {
   readonly mtime: number;
   #file: Deno.FsFile | undefined;
   #offset: number;
-  #decoder: BlockDecoder;
-  #compressorId: number;
+  #decompress: Decompressor;
   #wasm: SqfsWasm;
   #entries: SquashfsEntry[] = [];
   #files = new Map<number, FileData>();
@@ -184,17 +180,16 @@ export class SquashfsReader {
     file: Deno.FsFile,
     offset: number,
     wasm: SqfsWasm,
-    decoder: BlockDecoder,
+    decompress: Decompressor,
     layout: number[],
   ) {
     this.source = source;
     this.#file = file;
     this.#offset = offset;
     this.#wasm = wasm;
-    this.#decoder = decoder;
+    this.#decompress = decompress;
     this.blockSize = layout[19]!;
     this.compressor = COMPRESSOR_NAMES[layout[18]!] ?? String(layout[18]);
-    this.#compressorId = layout[18]!;
     this.mtime = layout[23]!;
   }
 
@@ -247,18 +242,18 @@ export class SquashfsReader {
       const id = layout[18]!;
       // xz and lzma decoders live in their own module, loaded only for such images.
       const codecs = id === 2 || id === 4 ? await Codecs.create() : undefined;
-      const decoder = await blockDecoder(id, {
+      const decompress = await decompressorFor(id, {
         lz4: (src, max) => wasm.lz4(src, max),
+        inflate: (src, max) => wasm.inflate(src, max),
         codecs,
-        light: !!options.light,
-      });
-      if (typeof decoder === "string") {
-        throw new SingletError(`Cannot read SquashFS image "${path}": ${decoder}`, {
+      }, !!options.light);
+      if (typeof decompress === "string") {
+        throw new SingletError(`Cannot read SquashFS image "${path}": ${decompress}`, {
           hint: "repack the image with -comp gzip, -comp zstd, -comp xz or -comp lz4",
         });
       }
-      const reader = new SquashfsReader(path, fd, offset, wasm, decoder, layout);
-      await reader.#load(layout);
+      const reader = new SquashfsReader(path, fd, offset, wasm, decompress, layout);
+      reader.#load(layout);
       return reader;
     } catch (error) {
       fd.close();
@@ -279,7 +274,7 @@ export class SquashfsReader {
     return preadExact(this.#file, this.#offset + position, length);
   }
 
-  async #load(layout: number[]): Promise<void> {
+  #load(layout: number[]): void {
     const wasm = this.#wasm;
     // 1. The xattr header and every table index, so region ends are known.
     if (layout[17]! >= 0) wasm.setXattrHeader(this.#pread(layout[17]!, 16));
@@ -303,20 +298,20 @@ export class SquashfsReader {
     layout = wasm.layout();
     // 2. Metadata regions: inodes, directories, xattr keys/values.
     let budget = META_LIMIT;
-    const region = async (kind: number, start: number, end: number) => {
-      const { data, map } = await this.#readRegion(start, end, budget);
+    const region = (kind: number, start: number, end: number) => {
+      const { data, map } = this.#readRegion(start, end, budget);
       budget -= data.length;
       wasm.setMeta(kind, data, map);
     };
-    await region(M_INODE, layout[0]!, layout[1]!);
-    await region(M_DIR, layout[2]!, layout[3]!);
-    if (layout[4]! >= 0) await region(M_XATTR_KV, layout[4]!, layout[5]!);
+    region(M_INODE, layout[0]!, layout[1]!);
+    region(M_DIR, layout[2]!, layout[3]!);
+    if (layout[4]! >= 0) region(M_XATTR_KV, layout[4]!, layout[5]!);
     // 3. Indexed tables (the export table is only needed for the region ends above).
     for (const [kind, slot] of tables) {
       if (kind === T_EXPORT) continue;
       const pointers = indexes.get(kind);
       if (!pointers) continue;
-      wasm.setTable(kind, await this.#readTable(pointers, layout[slot + 2]!));
+      wasm.setTable(kind, this.#readTable(pointers, layout[slot + 2]!));
     }
     if (indexes.has(T_FRAGMENT)) this.#fragments = wasm.fragments();
     // 4. The tree.
@@ -325,13 +320,11 @@ export class SquashfsReader {
   }
 
   /** Read and decompress the metadata blocks in [start, end). */
-  async #readRegion(
-    start: number,
-    end: number,
-    budget: number,
-  ): Promise<{ data: Uint8Array; map: Uint8Array }> {
+  #readRegion(start: number, end: number, budget: number): { data: Uint8Array; map: Uint8Array } {
     const raw = this.#pread(start, end - start);
-    const stored: { payload: Uint8Array; compressed: boolean; at: number }[] = [];
+    const parts: Uint8Array[] = [];
+    const mapParts: number[] = [];
+    let total = 0;
     let pos = 0;
     while (pos < raw.length) {
       if (pos + 2 > raw.length) throw corrupt(`metadata block header at ${start + pos} is cut off`);
@@ -341,39 +334,18 @@ export class SquashfsReader {
         throw corrupt(`metadata block at ${start + pos} has invalid size ${len}`);
       }
       const payload = raw.subarray(pos + 2, pos + 2 + len);
-      stored.push({ payload, compressed: !(header & 0x8000), at: pos });
+      const block = header & 0x8000 ? payload : this.#inflate(payload, META_BLOCK, start + pos);
+      mapParts.push(pos, total);
+      parts.push(block);
+      total += block.length;
+      if (total > budget) throw corrupt(`metadata tables exceed ${META_LIMIT} bytes`);
       pos += 2 + len;
-    }
-    const parts: Uint8Array[] = [];
-    const mapParts: number[] = [];
-    let total = 0;
-    const sync = this.#decoder.sync;
-    // Without a synchronous decoder the blocks are inflated a batch at a time, concurrently.
-    for (let first = 0; first < stored.length; first += META_BATCH) {
-      const batch = stored.slice(first, first + META_BATCH);
-      const blocks = sync
-        ? batch.map((b) =>
-          b.compressed ? this.#inflate(b.payload, META_BLOCK, start + b.at) : b.payload
-        )
-        : await Promise.all(
-          batch.map((b) =>
-            b.compressed
-              ? this.#inflateAsync(b.payload, META_BLOCK, start + b.at)
-              : Promise.resolve(b.payload)
-          ),
-        );
-      for (const [i, block] of blocks.entries()) {
-        mapParts.push(batch[i]!.at, total);
-        parts.push(block);
-        total += block.length;
-        if (total > budget) throw corrupt(`metadata tables exceed ${META_LIMIT} bytes`);
-      }
     }
     return { data: concat(parts, total), map: new Uint8Array(new Uint32Array(mapParts).buffer) };
   }
 
   /** Read the metadata blocks an index points to until `need` bytes are decompressed. */
-  async #readTable(pointers: number[], need: number): Promise<Uint8Array> {
+  #readTable(pointers: number[], need: number): Uint8Array {
     const parts: Uint8Array[] = [];
     let total = 0;
     for (const p of pointers) {
@@ -384,7 +356,7 @@ export class SquashfsReader {
         throw corrupt(`table metadata block at ${p} has invalid size ${len}`);
       }
       const payload = this.#pread(p + 2, len);
-      const block = header & 0x8000 ? payload : await this.#inflateAsync(payload, META_BLOCK, p);
+      const block = header & 0x8000 ? payload : this.#inflate(payload, META_BLOCK, p);
       parts.push(block);
       total += block.length;
       if (total >= need) break;
@@ -393,24 +365,11 @@ export class SquashfsReader {
   }
 
   #inflate(src: Uint8Array, max: number, at: number): Uint8Array {
-    const sync = this.#decoder.sync;
-    if (!sync) {
-      throw new Error(
-        `Cannot read "${this.source}" synchronously: the reader was opened light (use readFile)`,
-      );
-    }
     try {
-      return sync(src, max);
+      return this.#decompress(src, max);
     } catch (error) {
-      throw decodeError(error, at);
-    }
-  }
-
-  async #inflateAsync(src: Uint8Array, max: number, at: number): Promise<Uint8Array> {
-    try {
-      return await this.#decoder.async(src, max);
-    } catch (error) {
-      throw decodeError(error, at);
+      if (error instanceof SqfsWasmError && error.code === -2) throw error;
+      throw corrupt(`block at ${at} does not decompress: ${errorText(error)}`);
     }
   }
 
@@ -630,8 +589,7 @@ export class SquashfsReader {
   }
 
   /**
-   * The contents of a regular file, block by block (synchronous; used by extraction; not
-   * available on a gzip image opened `light`: use {@linkcode SquashfsReader.readFile}).
+   * The contents of a regular file, block by block (synchronous; used by extraction).
    * Chunks are read-only views into shared buffers (fragment cache, the zero block of
    * holes): copy them to keep or change them.
    *
@@ -698,12 +656,7 @@ export class SquashfsReader {
     return { word, data: this.#pread(start, word & 0xff_ffff) };
   }
 
-  /**
-   * A file's stored pieces in order: its data blocks (still compressed, with the size
-   * each must inflate to) and its tail in a fragment block. Shared by the synchronous and
-   * asynchronous readers, so both check the same things.
-   */
-  *#pieces(entry: SquashfsEntry): Generator<Piece> {
+  *#chunks(entry: SquashfsEntry): Generator<Uint8Array> {
     const origin = entry.hardlinkOf === undefined ? entry : this.#entries[entry.hardlinkOf]!;
     const data = this.#files.get(origin.index);
     if (origin.type !== "file" || !data) {
@@ -730,102 +683,60 @@ export class SquashfsReader {
         const word = blocks[k]!;
         const len = word & 0xff_ffff;
         const expect = Math.min(bs, remaining);
-        const piece: Piece = {
-          kind: "block",
-          inode: origin.inode,
-          block: k,
-          expect,
-          stored: len === 0 ? undefined : raw.subarray(rp, rp + len),
-          compressed: len !== 0 && !(word & 0x100_0000),
-          at: pos + rp,
-        };
-        rp += len;
+        let out: Uint8Array;
+        if (len === 0) {
+          out = SPARSE_BLOCK.subarray(0, expect);
+        } else {
+          const src = raw.subarray(rp, rp + len);
+          out = word & 0x100_0000 ? src : this.#inflate(src, bs, pos + rp);
+          rp += len;
+        }
+        if (out.length !== expect) {
+          throw imageError(
+            this.source,
+            corrupt(
+              `data block ${k} of inode ${origin.inode} holds ${out.length} bytes, expected ${expect}`,
+            ),
+          );
+        }
         remaining -= expect;
-        yield piece;
+        yield out;
       }
       pos += bytes;
       i = j;
     }
     if (remaining > 0) {
       if (data.fragment === NO_FRAGMENT) {
-        throw corrupt(`inode ${origin.inode} ends without its last ${remaining} bytes`);
-      }
-      yield {
-        kind: "tail",
-        inode: origin.inode,
-        fragment: data.fragment,
-        offset: data.fragmentOffset,
-        length: remaining,
-      };
-    }
-  }
-
-  *#chunks(entry: SquashfsEntry): Generator<Uint8Array> {
-    for (const piece of this.#pieces(entry)) {
-      if (piece.kind === "tail") yield tailOf(piece, this.#fragment(piece.fragment));
-      else if (!piece.stored) yield SPARSE_BLOCK.subarray(0, piece.expect);
-      else {
-        yield checkedBlock(
-          piece,
-          piece.compressed ? this.#inflate(piece.stored, this.blockSize, piece.at) : piece.stored,
+        throw imageError(
+          this.source,
+          corrupt(`inode ${origin.inode} ends without its last ${remaining} bytes`),
         );
       }
-    }
-  }
-
-  async *#chunksAsync(entry: SquashfsEntry): AsyncGenerator<Uint8Array> {
-    for (const piece of this.#pieces(entry)) {
-      if (piece.kind === "tail") yield tailOf(piece, await this.#fragmentAsync(piece.fragment));
-      else if (!piece.stored) yield SPARSE_BLOCK.subarray(0, piece.expect);
-      else {
-        yield checkedBlock(
-          piece,
-          piece.compressed
-            ? await this.#inflateAsync(piece.stored, this.blockSize, piece.at)
-            : piece.stored,
+      const frag = this.#fragment(data.fragment);
+      if (data.fragmentOffset + remaining > frag.length) {
+        throw imageError(
+          this.source,
+          corrupt(`inode ${origin.inode} tail lies outside fragment ${data.fragment}`),
         );
       }
+      yield frag.subarray(data.fragmentOffset, data.fragmentOffset + remaining);
     }
-  }
-
-  /** Where fragment block `index` is stored. */
-  #fragmentStored(index: number): { raw: Uint8Array; compressed: boolean; at: number } {
-    const view = new DataView(this.#fragments.buffer, this.#fragments.byteOffset);
-    const start = Number(view.getBigUint64(index * 12, true));
-    const word = u32(view, index * 12 + 8);
-    return {
-      raw: this.#pread(start, word & 0xff_ffff),
-      compressed: !(word & 0x100_0000),
-      at: start,
-    };
-  }
-
-  #cacheFragment(index: number, block: Uint8Array): Uint8Array {
-    if (this.#fragmentCache.size >= FRAGMENT_CACHE) {
-      this.#fragmentCache.delete(this.#fragmentCache.keys().next().value!);
-    }
-    this.#fragmentCache.set(index, block);
-    return block;
   }
 
   #fragment(index: number): Uint8Array {
     const cached = this.#fragmentCache.get(index);
     if (cached) return cached;
-    const { raw, compressed, at } = this.#fragmentStored(index);
-    return this.#cacheFragment(
-      index,
-      compressed ? this.#inflate(raw, this.blockSize, at) : raw,
-    );
-  }
-
-  async #fragmentAsync(index: number): Promise<Uint8Array> {
-    const cached = this.#fragmentCache.get(index);
-    if (cached) return cached;
-    const { raw, compressed, at } = this.#fragmentStored(index);
-    return this.#cacheFragment(
-      index,
-      compressed ? await this.#inflateAsync(raw, this.blockSize, at) : raw,
-    );
+    const view = new DataView(this.#fragments.buffer, this.#fragments.byteOffset);
+    const start = Number(view.getBigUint64(index * 12, true));
+    const word = u32(view, index * 12 + 8);
+    const len = word & 0xff_ffff;
+    const raw = this.#pread(start, len);
+    const block = word & 0x100_0000 ? raw : this.#inflate(raw, this.blockSize, start);
+    if (this.#fragmentCache.size >= FRAGMENT_CACHE) {
+      this.#fragmentCache.delete(this.#fragmentCache.keys().next().value!);
+    }
+    this.#fragmentCache.set(index, block);
+    return block;
   }
 
   /**
@@ -839,7 +750,6 @@ export class SquashfsReader {
   async extract(dir: string, options: ExtractOptions = {}): Promise<ExtractReport> {
     // Loaded on use: extract.ts imports this module.
     const { extractSquashfs } = await import("./extract.ts");
-    await this.#needSyncDecoder();
     return await extractSquashfs(this, dir, options);
   }
 
@@ -857,20 +767,6 @@ export class SquashfsReader {
         `Cannot read "${showPath(path)}" from "${this.source}": not a regular file (${entry.type})`,
       );
     }
-    if (!this.#decoder.sync) {
-      const chunks = this.#chunksAsync(entry);
-      return new ReadableStream<Uint8Array>({
-        pull: async (controller) => {
-          try {
-            const next = await chunks.next();
-            if (next.done) controller.close();
-            else controller.enqueue(next.value.slice());
-          } catch (error) {
-            controller.error(imageError(this.source, error));
-          }
-        },
-      });
-    }
     const chunks = this.fileChunks(entry);
     return new ReadableStream<Uint8Array>({
       pull: (controller) => {
@@ -883,13 +779,6 @@ export class SquashfsReader {
         }
       },
     });
-  }
-
-  /** A light reader loads its synchronous decoder (node:zlib) when it must extract. */
-  async #needSyncDecoder(): Promise<void> {
-    if (this.#decoder.sync) return;
-    const decoder = await blockDecoder(this.#compressorId);
-    if (typeof decoder !== "string") this.#decoder = decoder;
   }
 }
 
@@ -954,44 +843,6 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** One stored piece of a regular file (see `SquashfsReader.#pieces`). */
-type Piece =
-  | {
-    kind: "block";
-    inode: number;
-    block: number;
-    /** The bytes it must inflate to. */
-    expect: number;
-    /** The stored bytes; undefined for a hole. */
-    stored: Uint8Array | undefined;
-    compressed: boolean;
-    /** Offset in the image, for messages. */
-    at: number;
-  }
-  | { kind: "tail"; inode: number; fragment: number; offset: number; length: number };
-
-function checkedBlock(piece: Piece & { kind: "block" }, out: Uint8Array): Uint8Array {
-  if (out.length !== piece.expect) {
-    throw corrupt(
-      `data block ${piece.block} of inode ${piece.inode} holds ${out.length} bytes, ` +
-        `expected ${piece.expect}`,
-    );
-  }
-  return out;
-}
-
-function tailOf(piece: Piece & { kind: "tail" }, fragment: Uint8Array): Uint8Array {
-  if (piece.offset + piece.length > fragment.length) {
-    throw corrupt(`inode ${piece.inode} tail lies outside fragment ${piece.fragment}`);
-  }
-  return fragment.subarray(piece.offset, piece.offset + piece.length);
-}
-
-function decodeError(error: unknown, at: number): Error {
-  if (error instanceof SqfsWasmError && error.code === -2) return error;
-  return corrupt(`block at ${at} does not decompress: ${errorText(error)}`);
 }
 
 function corrupt(message: string): SqfsWasmError {

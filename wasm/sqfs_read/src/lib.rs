@@ -37,6 +37,7 @@ pub mod cursor;
 pub mod dir;
 pub mod error;
 pub mod inode;
+pub mod inflate;
 pub mod lz4;
 pub mod meta;
 pub mod reader;
@@ -201,6 +202,17 @@ pub extern "C" fn sq_lz4(handle: i32, ptr: *const u8, len: usize, cap: usize) ->
     with_reader(handle, |r| {
         let mut out = std::mem::take(&mut r.out);
         let result = lz4::decompress(slice(ptr, len), cap, &mut out);
+        r.out = out;
+        result.map(|_| r.out.len() as i32)
+    })
+}
+
+/// Inflate one zlib stream (at most `cap` bytes) into the output buffer; returns its length.
+#[no_mangle]
+pub extern "C" fn sq_inflate(handle: i32, ptr: *const u8, len: usize, cap: usize) -> i32 {
+    with_reader(handle, |r| {
+        let mut out = std::mem::take(&mut r.out);
+        let result = inflate::decompress(slice(ptr, len), cap, &mut out);
         r.out = out;
         result.map(|_| r.out.len() as i32)
     })
