@@ -86,8 +86,12 @@ function resolve(lookup: (path: string) => Node | undefined, path: string) {
   return { path: final, node: final === "" ? { type: "directory" as const } : lookup(final)! };
 }
 
+// one decoder for every name: constructing one costs more than decoding a short name, and
+// listing a busybox /bin decodes 400 of them
+const decoder = new TextDecoder();
+
 function decodeText(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return decoder.decode(bytes);
 }
 
 class SquashfsFiles implements ImageFiles {
