@@ -161,10 +161,14 @@ const SYSTEM_DIRS = ["/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/l
 export async function launch(options: LaunchOptions): Promise<number> {
   const log = options.logger;
   const contain = !!(options.contain || options.containall);
+  // the image's header is read while the host databases are (both only read files)
+  const imageOpening = settle(openImage(options.image));
   const user = await currentUser();
   const plan = await planNamespace(user, { fakeroot: !!options.fakeroot });
   if (plan.warning) log.warning(plan.warning);
-  const image = await openImage(options.image);
+  const opened = await imageOpening;
+  if ("error" in opened) throw opened.error;
+  const image = opened.value;
   if (options.writable && image.kind !== "sandbox") {
     throw new SingletError(
       `Cannot open image "${options.image}" for writing: SquashFS images are read-only`,
