@@ -107,6 +107,7 @@ function openSources(
       emit: async (sink) => {
         const layerSources: LayerSource[] = run.map(({ path }) => ({
           name: path,
+          path,
           open: () => readFileChunks(path),
         }));
         try {

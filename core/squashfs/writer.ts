@@ -13,7 +13,7 @@ import zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { HOST_PATH, pathKey } from "./fstree.ts";
+import { HOST_OFFSET, HOST_PATH, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
 import type { BatchResult, BatchTask } from "./_compress_pool.ts";
 import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
@@ -489,8 +489,9 @@ export class SquashfsWriter implements FsSink {
 
   /**
    * Add a regular file. Its data goes to the compression workers in batches of ranges (up
-   * to 512 KiB each); when `data` names a host file ({@linkcode HOST_PATH}), the workers read
-   * it themselves and `data` is not iterated. Resolves once the data is handed over; its
+   * to 512 KiB each); when `data` names a host file ({@linkcode HOST_PATH}, and
+   * {@linkcode HOST_OFFSET} where the bytes start in it), the workers read it themselves and
+   * `data` is not iterated. Resolves once the data is handed over; its
    * blocks may still be compressing.
    *
    * @param path Relative path bytes.
@@ -520,10 +521,12 @@ export class SquashfsWriter implements FsSink {
     const range = this.#rangeBytes;
     const host = (data as { [HOST_PATH]?: string })[HOST_PATH];
     if (host !== undefined) {
+      const base = (data as { [HOST_OFFSET]?: number })[HOST_OFFSET] ?? 0;
       for (let offset = 0; offset < size; offset += range) {
         const length = Math.min(range, size - offset);
         const batch = await this.#batchWithRoom(length);
-        this.#addTask(batch, state, { at: batch.used, length, path: host, offset }, offset, size);
+        const task = { at: batch.used, length, path: host, offset: base + offset };
+        this.#addTask(batch, state, task, offset, size);
       }
     } else {
       let total = 0;
