@@ -41,8 +41,9 @@ export async function* readFileChunks(
 /**
  * A file read as chunks that can skip forward without reading (a
  * {@linkcode SkippingSource}): for a plain tar on disk, the tar reader seeks over member
- * data that a consumer reads from the file itself. Chunks are small (header-sized reads
- * are the point), freshly allocated, read synchronously (a file on disk).
+ * data that a consumer reads from the file itself. Chunks start small (header-sized reads
+ * are the point) and grow while the bytes are read in order; they are freshly allocated
+ * and read synchronously (a file on disk).
  */
 export class FileChunks implements SkippingSource {
   #file: Deno.FsFile | undefined;
@@ -51,6 +52,8 @@ export class FileChunks implements SkippingSource {
   /** Where the file's own position is (a seek is needed only when it differs). */
   #filePos = 0;
   #chunkSize: number;
+  /** The next read's size: doubles while the bytes are read in order, back after a skip. */
+  #next: number;
 
   /**
    * Open a file.
@@ -62,6 +65,7 @@ export class FileChunks implements SkippingSource {
     this.#file = Deno.openSync(path, { read: true });
     this.#size = this.#file.statSync().size;
     this.#chunkSize = chunkSize;
+    this.#next = chunkSize;
   }
 
   /**
@@ -88,6 +92,7 @@ export class FileChunks implements SkippingSource {
       throw new SyntaxError("unexpected end of archive");
     }
     this.#pos += n;
+    this.#next = this.#chunkSize;
   }
 
   /** Close the file (also done at the end of the iteration and by `return`). */
@@ -103,7 +108,9 @@ export class FileChunks implements SkippingSource {
           this.close();
           return Promise.resolve({ done: true, value: undefined });
         }
-        const buffer = new Uint8Array(Math.min(this.#chunkSize, this.#size - this.#pos));
+        // A consumer reading the data (not seeking over it) gets up to 1 MiB a read.
+        const buffer = new Uint8Array(Math.min(this.#next, this.#size - this.#pos));
+        this.#next = Math.min(this.#next * 2, FILE_CHUNK);
         const n = this.#readAt(buffer, this.#pos);
         if (n === 0) {
           this.close();
