@@ -249,48 +249,55 @@ export class SquashfsWriter implements FsSink {
         `Cannot use ${compressor} level ${level}: it must be an integer from ${min} to ${max}`,
       );
     }
-    const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
-    const compressSync = lz4
-      ? (b: Uint8Array) => lz4.lz4Compress(b) ?? b
-      : metadataCompressor(compressor, level, blockSize);
-    const wasm = await SqfsInstance.create((block) => {
-      const out = compressSync(block);
-      return out.length < block.length ? out : undefined;
-    });
-    let flags = 0;
-    if (options.noFragments) flags |= FLAG_NO_FRAGMENTS;
-    if (!options.noDuplicates) flags |= FLAG_DUPLICATES;
-    const compressorOptions = compressorOptionsBlock(compressor);
-    if (compressorOptions) flags |= FLAG_COMPRESSOR_OPTIONS;
-    wasm.check(
-      (wasm.raw.sqfs_init as (b: number, c: number, f: number) => number)(
-        blockSize,
-        COMPRESSOR_ID[compressor],
-        flags,
-      ),
-      "start a SquashFS image",
-    );
-    let file: Deno.FsFile;
-    let base = 0;
-    const paths: { temp?: string; final?: string } = {};
-    if (typeof output === "string") {
-      const slash = output.lastIndexOf("/");
-      const dir = slash >= 0 ? output.slice(0, slash + 1) : "";
-      const name = output.slice(slash + 1);
-      paths.final = output;
-      paths.temp = `${dir}.${name}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-      file = await Deno.open(paths.temp, { write: true, create: true, truncate: true });
-    } else {
-      file = output.file;
-      base = output.offset;
-    }
+    // The workers first: each takes tens of milliseconds to load its modules, meanwhile
+    // this thread compiles the WebAssembly module and opens the output.
     const workers = Math.max(1, options.parallelism ?? navigator.hardwareConcurrency ?? 2);
-    const codecs = lz4 ? await codecsWasmBytes() : undefined;
+    const codecs = compressor === "lz4" ? await codecsWasmBytes() : undefined;
     const pool = new CompressPool(workers, compressor, level, blockSize, codecs);
-    const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
-    writer.#seek(SUPERBLOCK_SIZE);
-    if (compressorOptions) writer.#write(compressorOptions);
-    return writer;
+    try {
+      const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
+      const compressSync = lz4
+        ? (b: Uint8Array) => lz4.lz4Compress(b) ?? b
+        : metadataCompressor(compressor, level, blockSize);
+      const wasm = await SqfsInstance.create((block) => {
+        const out = compressSync(block);
+        return out.length < block.length ? out : undefined;
+      });
+      let flags = 0;
+      if (options.noFragments) flags |= FLAG_NO_FRAGMENTS;
+      if (!options.noDuplicates) flags |= FLAG_DUPLICATES;
+      const compressorOptions = compressorOptionsBlock(compressor);
+      if (compressorOptions) flags |= FLAG_COMPRESSOR_OPTIONS;
+      wasm.check(
+        (wasm.raw.sqfs_init as (b: number, c: number, f: number) => number)(
+          blockSize,
+          COMPRESSOR_ID[compressor],
+          flags,
+        ),
+        "start a SquashFS image",
+      );
+      let file: Deno.FsFile;
+      let base = 0;
+      const paths: { temp?: string; final?: string } = {};
+      if (typeof output === "string") {
+        const slash = output.lastIndexOf("/");
+        const dir = slash >= 0 ? output.slice(0, slash + 1) : "";
+        const name = output.slice(slash + 1);
+        paths.final = output;
+        paths.temp = `${dir}.${name}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+        file = await Deno.open(paths.temp, { write: true, create: true, truncate: true });
+      } else {
+        file = output.file;
+        base = output.offset;
+      }
+      const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
+      writer.#seek(SUPERBLOCK_SIZE);
+      if (compressorOptions) writer.#write(compressorOptions);
+      return writer;
+    } catch (error) {
+      pool.close();
+      throw error;
+    }
   }
 
   #seek(pos: number): void {
