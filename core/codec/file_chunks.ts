@@ -101,6 +101,11 @@ export class FileChunks implements SkippingSource {
     this.#file = undefined;
   }
 
+  /**
+   * The chunks from the current position to the end of the file.
+   *
+   * @returns An iterator; `return()` closes the file.
+   */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return {
       next: () => {
