@@ -9,6 +9,7 @@ import { action, type Command, Option } from "../_command.ts";
 import { log, Progress } from "../_output.ts";
 import { SingletError, UsageError } from "../../core/errors.ts";
 import { DirectorySource, type XattrProvider } from "../../core/squashfs/directory_source.ts";
+import type { XattrTable } from "../../core/squashfs/xattr_dump.ts";
 import { hostXattrReader } from "../../runtime/xattr_reader.ts";
 import {
   DEFAULT_GZIP_LEVEL,
@@ -107,6 +108,7 @@ function openSources(
       emit: async (sink) => {
         const layerSources: LayerSource[] = run.map(({ path }) => ({
           name: path,
+          path,
           open: () => readFileChunks(path),
         }));
         try {
@@ -154,6 +156,32 @@ function openSources(
   }
   flushLayers();
   return sources;
+}
+
+/**
+ * Call `provider` for every directory among `srcs` at once (each call starts a process that
+ * walks the tree); the provider returned hands those results out, once each, and calls
+ * `provider` itself for anything else.
+ */
+function startedEarly(provider: XattrProvider, srcs: string[]): XattrProvider {
+  const started = new Map<string, Promise<XattrTable>>();
+  for (const src of srcs) {
+    let directory = false;
+    try {
+      directory = Deno.statSync(src).isDirectory;
+    } catch {
+      // openSources reports it
+    }
+    if (!directory || started.has(src)) continue;
+    const table = provider(src);
+    table.catch(() => {}); // its error reaches the walk that awaits it
+    started.set(src, table);
+  }
+  return (dir) => {
+    const table = started.get(dir);
+    started.delete(dir);
+    return table ?? provider(dir);
+  };
 }
 
 /** The uncompressed size of a layer file, or an estimate (for the progress bar). */
@@ -248,10 +276,12 @@ export function registerSquashfsPack(program: Command): void {
       const level = opts.level === undefined
         ? undefined
         : integer(opts.level, "--level", 1, maxLevel);
-      // Directories' xattrs come from one getfattr run per tree (Deno cannot read them).
-      const xattrs = opts.xattrs === false
-        ? undefined
-        : hostXattrReader({ required: opts.xattrs === true, onWarning: (m) => log.warning(m) });
+      // Directories' xattrs come from one getfattr run per tree (Deno cannot read them),
+      // started now: they walk the trees while the writer's workers start.
+      const xattrs = opts.xattrs === false ? undefined : startedEarly(
+        hostXattrReader({ required: opts.xattrs === true, onWarning: (m) => log.warning(m) }),
+        srcs,
+      );
       let bar: Progress | undefined;
       const options = {
         compressor: opts.comp,

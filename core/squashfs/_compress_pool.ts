@@ -28,18 +28,21 @@ function isZero(b) {
   for (let i = words * 4; i < b.length; i++) if (b[i] !== 0) return false;
   return true;
 }
-function readRange(path, offset, slot) {
-  const file = Deno.openSync(path, { read: true });
-  try {
-    if (offset > 0) file.seekSync(offset, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < slot.length) {
-      const n = file.readSync(slot.subarray(got));
-      if (n === null || n === 0) throw new RangeError("it shrank while being read");
-      got += n;
-    }
-  } finally {
-    file.close();
+// Files are opened once per batch (members of one tar: one open for many tasks; an open
+// costs a readlink per path component under --allow-read) and closed when it is done.
+function readRange(files, path, offset, slot) {
+  let file = files.get(path);
+  const fresh = file === undefined;
+  if (fresh) {
+    file = Deno.openSync(path, { read: true });
+    files.set(path, file);
+  }
+  if (offset > 0 || !fresh) file.seekSync(offset, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < slot.length) {
+    const n = file.readSync(got ? slot.subarray(got) : slot);
+    if (n === null || n === 0) throw new RangeError("it shrank while being read");
+    got += n;
   }
 }
 // gzip: deflateSync builds a stream object, a 128 KiB output buffer and a result Buffer per
@@ -143,12 +146,21 @@ function runBatch(message) {
   const { id, buffer, tasks } = message;
   const bytes = new Uint8Array(buffer);
   const results = [];
+  const files = new Map();
+  try {
+    runTasks(bytes, tasks, results, files);
+  } finally {
+    for (const file of files.values()) file.close();
+  }
+  self.postMessage({ id, buffer, results }, [buffer]);
+}
+function runTasks(bytes, tasks, results, files) {
   let out = 0;
   for (const t of tasks) {
     const slot = bytes.subarray(t.at, t.at + t.length);
     if (t.path !== undefined) {
       try {
-        readRange(t.path, t.offset, slot);
+        readRange(files, t.path, t.offset, slot);
       } catch (error) {
         throw new Error("Cannot pack \\"" + t.path + "\\": " + (error && error.message));
       }
@@ -185,7 +197,6 @@ function runBatch(message) {
     }
     results.push({ out: start, words, tail, digest });
   }
-  self.postMessage({ id, buffer, results }, [buffer]);
 }
 self.onmessage = (event) => {
   const message = event.data;

@@ -152,8 +152,22 @@ export class DirectorySource {
     chunkSize = 1 << 20,
   ): Promise<void> {
     const buffer = new Uint8Array(chunkSize);
-    const xattrs = options.xattrs ? await options.xattrs(dir) : undefined;
-    for (const entry of walkTree(dir, options)) await emitEntry(entry, sink, buffer, xattrs);
+    if (!options.xattrs) {
+      for (const entry of walkTree(dir, options)) await emitEntry(entry, sink, buffer, undefined);
+      return;
+    }
+    // Every entry needs the attributes table before it is emitted: the provider (a getfattr
+    // process walking the tree) runs while this thread walks it too, instead of first.
+    const pending = options.xattrs(dir);
+    let entries: ScannedEntry[];
+    try {
+      entries = [...walkTree(dir, options)];
+    } catch (error) {
+      await pending; // its error first, as when it ran before the walk
+      throw error;
+    }
+    const xattrs = await pending;
+    for (const entry of entries) await emitEntry(entry, sink, buffer, xattrs);
   }
 
   /**

@@ -332,3 +332,44 @@ testWithTools(
   },
   { root: true },
 );
+
+Deno.test("walking into the writer with an xattr provider gives the bytes of scanning first, and the provider's error first", async () => {
+  await withTemp(async (tmp) => {
+    const src = `${tmp}/src`;
+    await Deno.mkdir(`${src}/d`, { recursive: true });
+    await Deno.writeTextFile(`${src}/d/f`, "data ".repeat(1000));
+    await Deno.writeTextFile(`${src}/g`, "g");
+    const table = new Map([
+      ["d/f", new Map([["user.note", new TextEncoder().encode("hello")]])],
+      ["", new Map([["user.root", new Uint8Array([1, 2])]])],
+    ]);
+    const calls: string[] = [];
+    const xattrs = (dir: string) => {
+      calls.push(dir);
+      return Promise.resolve(table);
+    };
+    const scannedWriter = await SquashfsWriter.create(`${tmp}/scanned.sqfs`);
+    await DirectorySource.scan(src, { xattrs }).emit(scannedWriter);
+    const scanned = await scannedWriter.finish();
+    const writer = await SquashfsWriter.create(`${tmp}/walked.sqfs`);
+    await DirectorySource.walkInto(src, writer, { xattrs });
+    assert.deepEqual(await writer.finish(), scanned);
+    assert.deepEqual(calls, [src, src]);
+    const walked = Deno.readFileSync(`${tmp}/walked.sqfs`);
+    assert.deepEqual(walked, Deno.readFileSync(`${tmp}/scanned.sqfs`));
+    // the table made it in (the bytes differ from an image without it)
+    const plain = await SquashfsWriter.create(`${tmp}/plain.sqfs`);
+    await DirectorySource.walkInto(src, plain);
+    await plain.finish();
+    assert.notDeepEqual(walked, Deno.readFileSync(`${tmp}/plain.sqfs`));
+    // a failing provider's error is reported even when the walk fails too
+    const failing = await SquashfsWriter.create(`${tmp}/failing.sqfs`);
+    await assert.rejects(
+      DirectorySource.walkInto(`${tmp}/missing`, failing, {
+        xattrs: () => Promise.reject(new Error("no getfattr")),
+      }),
+      /no getfattr/,
+    );
+    await failing.abort();
+  });
+});

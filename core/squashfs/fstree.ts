@@ -105,3 +105,9 @@ export function keyToPath(key: string): Uint8Array {
  * its compression workers read it) instead of iterating `data`; other sinks ignore it.
  */
 export const HOST_PATH: unique symbol = Symbol.for("singlet.squashfs.hostPath");
+
+/**
+ * With {@linkcode HOST_PATH}: where in that file the bytes start (default 0), e.g. a
+ * member's data inside a plain tar on disk.
+ */
+export const HOST_OFFSET: unique symbol = Symbol.for("singlet.squashfs.hostOffset");

@@ -37,13 +37,14 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { decompress } from "../codec/decompress.ts";
+import { decompress, detectCompression } from "../codec/decompress.ts";
+import { FileChunks } from "../codec/file_chunks.ts";
 import { displayName } from "../tar/header.ts";
 import { normalizeMemberPath } from "../tar/path.ts";
 import type { ReadTarOptions, TarEntry } from "../tar/reader.ts";
 import { readTar } from "../tar/reader.ts";
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { keyToPath, pathKey } from "./fstree.ts";
+import { HOST_OFFSET, HOST_PATH, keyToPath, pathKey } from "./fstree.ts";
 
 /** One layer: a name for messages and a way to (re)open its bytes. */
 export interface LayerSource {
@@ -55,6 +56,14 @@ export interface LayerSource {
    * very end) and a mismatch fails the merge.
    */
   diffId?: string;
+  /**
+   * The layer's file on the host, when it is one. An uncompressed tar there (without a
+   * `diffId` to check) is read with seeks: its members' data is not read by the merge but
+   * handed to the sink as ranges of this file ({@linkcode HOST_PATH} and
+   * {@linkcode HOST_OFFSET}), which the SquashFS writer's workers read themselves; sinks
+   * that iterate the data get the same bytes. Compressed layers are streamed from `open`.
+   */
+  path?: string;
   /** Open a fresh stream of the layer's bytes (gzip, zstd or uncompressed tar). */
   open():
     | ReadableStream<Uint8Array>
@@ -156,7 +165,11 @@ export async function mergeLayers(
       throw new SyntaxError(`Cannot apply ${label}:${at} ${what}`, { cause });
     };
 
-    const opened = decompress(await layer.open(), { name: layer.name });
+    const plain = layer.diffId === undefined && layer.path !== undefined
+      ? openPlainTar(layer.path)
+      : undefined;
+    const hostTar = plain ? layer.path : undefined;
+    const opened = plain ?? decompress(await layer.open(), { name: layer.name });
     const hashed = layer.diffId === undefined ? undefined : new HashingStream(opened);
     try {
       for await (const entry of readTar(hashed ?? opened, options.tar)) {
@@ -234,7 +247,14 @@ export async function mergeLayers(
             break;
           case "file":
             members.set(key, { state: "written", as: key });
-            await sink.file(path, entryMeta(entry), entry.size, entry.data);
+            await sink.file(
+              path,
+              entryMeta(entry),
+              entry.size,
+              hostTar !== undefined && entry.dataOffset !== undefined
+                ? hostRange(entry.data, hostTar, entry.dataOffset)
+                : entry.data,
+            );
             stats.bytes += entry.size;
             break;
           case "symlink":
@@ -358,6 +378,30 @@ class HashingStream implements AsyncIterable<Uint8Array> {
   async close(): Promise<void> {
     await this.#source.return?.();
   }
+}
+
+/**
+ * The layer file as a seekable chunk source when it is an uncompressed tar, else undefined
+ * (closed again: compressed layers are streamed through `open`).
+ */
+function openPlainTar(path: string): FileChunks | undefined {
+  const chunks = new FileChunks(path);
+  if (detectCompression(chunks.head(6)) === "none") return chunks;
+  chunks.close();
+  return undefined;
+}
+
+/** A member's data that names where it lies in the tar on disk, for sinks that read it. */
+function hostRange(
+  data: AsyncIterable<Uint8Array>,
+  path: string,
+  offset: number,
+): AsyncIterable<Uint8Array> & { [HOST_PATH]: string; [HOST_OFFSET]: number } {
+  return {
+    [Symbol.asyncIterator]: () => data[Symbol.asyncIterator](),
+    [HOST_PATH]: path,
+    [HOST_OFFSET]: offset,
+  };
 }
 
 /** Whether any component but the last starts with ".wh.". */

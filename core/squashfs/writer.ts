@@ -13,7 +13,7 @@ import zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { HOST_PATH, pathKey } from "./fstree.ts";
+import { HOST_OFFSET, HOST_PATH, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
 import type { BatchResult, BatchTask } from "./_compress_pool.ts";
 import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
@@ -249,48 +249,55 @@ export class SquashfsWriter implements FsSink {
         `Cannot use ${compressor} level ${level}: it must be an integer from ${min} to ${max}`,
       );
     }
-    const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
-    const compressSync = lz4
-      ? (b: Uint8Array) => lz4.lz4Compress(b) ?? b
-      : metadataCompressor(compressor, level, blockSize);
-    const wasm = await SqfsInstance.create((block) => {
-      const out = compressSync(block);
-      return out.length < block.length ? out : undefined;
-    });
-    let flags = 0;
-    if (options.noFragments) flags |= FLAG_NO_FRAGMENTS;
-    if (!options.noDuplicates) flags |= FLAG_DUPLICATES;
-    const compressorOptions = compressorOptionsBlock(compressor);
-    if (compressorOptions) flags |= FLAG_COMPRESSOR_OPTIONS;
-    wasm.check(
-      (wasm.raw.sqfs_init as (b: number, c: number, f: number) => number)(
-        blockSize,
-        COMPRESSOR_ID[compressor],
-        flags,
-      ),
-      "start a SquashFS image",
-    );
-    let file: Deno.FsFile;
-    let base = 0;
-    const paths: { temp?: string; final?: string } = {};
-    if (typeof output === "string") {
-      const slash = output.lastIndexOf("/");
-      const dir = slash >= 0 ? output.slice(0, slash + 1) : "";
-      const name = output.slice(slash + 1);
-      paths.final = output;
-      paths.temp = `${dir}.${name}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-      file = await Deno.open(paths.temp, { write: true, create: true, truncate: true });
-    } else {
-      file = output.file;
-      base = output.offset;
-    }
+    // The workers first: each takes tens of milliseconds to load its modules, meanwhile
+    // this thread compiles the WebAssembly module and opens the output.
     const workers = Math.max(1, options.parallelism ?? navigator.hardwareConcurrency ?? 2);
-    const codecs = lz4 ? await codecsWasmBytes() : undefined;
+    const codecs = compressor === "lz4" ? await codecsWasmBytes() : undefined;
     const pool = new CompressPool(workers, compressor, level, blockSize, codecs);
-    const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
-    writer.#seek(SUPERBLOCK_SIZE);
-    if (compressorOptions) writer.#write(compressorOptions);
-    return writer;
+    try {
+      const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
+      const compressSync = lz4
+        ? (b: Uint8Array) => lz4.lz4Compress(b) ?? b
+        : metadataCompressor(compressor, level, blockSize);
+      const wasm = await SqfsInstance.create((block) => {
+        const out = compressSync(block);
+        return out.length < block.length ? out : undefined;
+      });
+      let flags = 0;
+      if (options.noFragments) flags |= FLAG_NO_FRAGMENTS;
+      if (!options.noDuplicates) flags |= FLAG_DUPLICATES;
+      const compressorOptions = compressorOptionsBlock(compressor);
+      if (compressorOptions) flags |= FLAG_COMPRESSOR_OPTIONS;
+      wasm.check(
+        (wasm.raw.sqfs_init as (b: number, c: number, f: number) => number)(
+          blockSize,
+          COMPRESSOR_ID[compressor],
+          flags,
+        ),
+        "start a SquashFS image",
+      );
+      let file: Deno.FsFile;
+      let base = 0;
+      const paths: { temp?: string; final?: string } = {};
+      if (typeof output === "string") {
+        const slash = output.lastIndexOf("/");
+        const dir = slash >= 0 ? output.slice(0, slash + 1) : "";
+        const name = output.slice(slash + 1);
+        paths.final = output;
+        paths.temp = `${dir}.${name}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+        file = await Deno.open(paths.temp, { write: true, create: true, truncate: true });
+      } else {
+        file = output.file;
+        base = output.offset;
+      }
+      const writer = new SquashfsWriter(wasm, file, base, { ...options, blockSize }, pool, paths);
+      writer.#seek(SUPERBLOCK_SIZE);
+      if (compressorOptions) writer.#write(compressorOptions);
+      return writer;
+    } catch (error) {
+      pool.close();
+      throw error;
+    }
   }
 
   #seek(pos: number): void {
@@ -489,8 +496,9 @@ export class SquashfsWriter implements FsSink {
 
   /**
    * Add a regular file. Its data goes to the compression workers in batches of ranges (up
-   * to 512 KiB each); when `data` names a host file ({@linkcode HOST_PATH}), the workers read
-   * it themselves and `data` is not iterated. Resolves once the data is handed over; its
+   * to 512 KiB each); when `data` names a host file ({@linkcode HOST_PATH}, and
+   * {@linkcode HOST_OFFSET} where the bytes start in it), the workers read it themselves and
+   * `data` is not iterated. Resolves once the data is handed over; its
    * blocks may still be compressing.
    *
    * @param path Relative path bytes.
@@ -520,10 +528,12 @@ export class SquashfsWriter implements FsSink {
     const range = this.#rangeBytes;
     const host = (data as { [HOST_PATH]?: string })[HOST_PATH];
     if (host !== undefined) {
+      const base = (data as { [HOST_OFFSET]?: number })[HOST_OFFSET] ?? 0;
       for (let offset = 0; offset < size; offset += range) {
         const length = Math.min(range, size - offset);
         const batch = await this.#batchWithRoom(length);
-        this.#addTask(batch, state, { at: batch.used, length, path: host, offset }, offset, size);
+        const task = { at: batch.used, length, path: host, offset: base + offset };
+        this.#addTask(batch, state, task, offset, size);
       }
     } else {
       let total = 0;

@@ -10,12 +10,27 @@
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * A chunk source that can jump forward (a file on disk): the reader skips data it is told
+ * to discard with it instead of reading the bytes.
+ */
+export interface SkippingSource extends AsyncIterable<Uint8Array> {
+  /**
+   * Make the next chunk start `n` bytes further on than it would have.
+   *
+   * @param n Byte count.
+   * @throws {SyntaxError} When that is past the end of the source.
+   */
+  skip(n: number): void;
+}
+
 /** A forward-only reader over an async sequence of chunks. */
 export class ChunkReader {
   #source: AsyncIterator<Uint8Array>;
   #chunk: Uint8Array = EMPTY;
   #pos = 0;
   #eof = false;
+  #skipper: SkippingSource | undefined;
   /** Bytes consumed so far (the offset of the next byte). */
   offset = 0;
 
@@ -24,8 +39,13 @@ export class ChunkReader {
    *
    * @param source The byte chunks (a ReadableStream or any async iterable).
    */
-  constructor(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>) {
+  constructor(
+    source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | SkippingSource,
+  ) {
     this.#source = (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    if (typeof (source as Partial<SkippingSource>).skip === "function") {
+      this.#skipper = source as SkippingSource;
+    }
   }
 
   /** Make at least one unread byte available; false at end of stream. */
@@ -97,6 +117,14 @@ export class ChunkReader {
    * @throws {SyntaxError} When the stream ends first.
    */
   async skip(n: number): Promise<void> {
+    const avail = this.#chunk.length - this.#pos;
+    if (this.#skipper && n > avail && !this.#eof) {
+      // Past the chunk in hand: the source seeks over the rest.
+      this.#pos = this.#chunk.length;
+      this.#skipper.skip(n - avail);
+      this.offset += n;
+      return;
+    }
     while (n > 0) {
       if (!(await this.#fill())) throw new SyntaxError("unexpected end of archive");
       const take = Math.min(n, this.#chunk.length - this.#pos);

@@ -83,6 +83,12 @@ export interface TarEntry {
   /** Data regions of a sparse file (holes between them read as zeros); undefined otherwise. */
   sparse: SparseSegment[] | undefined;
   /**
+   * Where a regular file's data starts in the (uncompressed) archive stream, when it is
+   * stored there contiguously (not sparse); undefined otherwise. For a plain tar on disk,
+   * the file's bytes can be read from the archive at this offset instead of from `data`.
+   */
+  dataOffset: number | undefined;
+  /**
    * The file's data. Iterate it at most once, before asking for the next entry; what is
    * not consumed is skipped when the reader moves on. Chunks must not be modified.
    */
@@ -121,6 +127,7 @@ const TYPE = {
 } as const;
 
 const utf8 = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 /** Shared by entries without pax records (never written to). */
 const NO_PAX: ReadonlyMap<string, Uint8Array> = new Map();
 
@@ -247,7 +254,6 @@ export async function* readTar(
 
       let path: Uint8Array = pax.get("GNU.sparse.name") ?? pax.get("path") ?? longName ??
         ustarName(block, dialect);
-      const linkTarget = pax.get("linkpath") ?? longLink ?? parseBytes(block, 157, 100);
       current = { path, index, offset: headerOffset };
 
       let kind: TarEntryKind;
@@ -284,6 +290,10 @@ export async function* readTar(
           return fail(`unsupported entry type ${JSON.stringify(String.fromCharCode(type))}`);
       }
 
+      // Only links have a target: the field is not parsed for other kinds.
+      const linkTarget = kind === "symlink" || kind === "hardlink"
+        ? pax.get("linkpath") ?? longLink ?? parseBytes(block, 157, 100)
+        : EMPTY;
       let mode: number, uid: number, gid: number, mtime: number;
       let devmajor = 0;
       let devminor = 0;
@@ -432,7 +442,7 @@ export async function* readTar(
         index,
         kind,
         path,
-        linkTarget: kind === "symlink" || kind === "hardlink" ? linkTarget : new Uint8Array(0),
+        linkTarget,
         mode,
         uid,
         gid,
@@ -442,6 +452,7 @@ export async function* readTar(
         devminor,
         xattrs,
         sparse,
+        dataOffset: isFile && !sparse ? reader.offset : undefined,
         data,
       };
       generation++;

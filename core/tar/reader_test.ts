@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { testWithTools } from "../../tests/_helpers/tools.ts";
 import { pathKey } from "../squashfs/fstree.ts";
 import { decompress } from "../codec/decompress.ts";
+import { FileChunks } from "../codec/file_chunks.ts";
 import { readTar } from "./reader.ts";
 import type { TarEntry } from "./reader.ts";
 import { listDirectory, listTar, makeTree, sh, shStream } from "./_tree_test_helpers.ts";
@@ -400,3 +401,41 @@ Deno.test("readTar consumes the record padding after the end marker", async () =
   assert.deepEqual(names, ["empty"]);
   assert.equal(delivered, archive.length, "every chunk up to the end of the record was read");
 });
+
+testWithTools(
+  "readTar over a tar file that seeks lists the same tree (sparse files included) and gives each plain file's data offset",
+  ["tar", "find", "sha256sum", "mkfifo"],
+  async () => {
+    await withTree(async (src, work) => {
+      const expected = await listDirectory(src);
+      await sh(`tar --format=pax --sparse -cf seek.tar -C src .`, work);
+      const path = `${work}/seek.tar`;
+      // small chunks: headers and data straddle chunk ends, data is skipped by seeking
+      for (const chunkSize of [512, 1000, 8192]) {
+        assert.deepEqual(await listTar(new FileChunks(path, chunkSize)), expected, `${chunkSize}`);
+      }
+      // offsets, with the data left unread (the reader seeks over it)
+      const bytes = await Deno.readFile(path);
+      const offsets = new Map<string, number>();
+      for await (const entry of readTar(new FileChunks(path))) {
+        if (entry.dataOffset !== undefined) offsets.set(pathKey(entry.path), entry.dataOffset);
+        else assert.ok(entry.kind !== "file" || entry.sparse, pathKey(entry.path));
+      }
+      let files = 0;
+      for await (const entry of readTar(once(bytes))) {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of entry.data) chunks.push(chunk);
+        if (entry.kind !== "file" || entry.sparse) continue;
+        files++;
+        const at = offsets.get(pathKey(entry.path))!;
+        assert.deepEqual(bytes.subarray(at, at + entry.size), bytesOf(chunks));
+      }
+      assert.ok(files >= 3, `${files} plain files`);
+      // a tar cut inside a member's data is truncated, not a silent end of the archive
+      const cut = `${work}/cut.tar`;
+      const last = Math.max(...offsets.values());
+      await Deno.writeFile(cut, bytes.subarray(0, last + 1));
+      await assert.rejects(collect(new FileChunks(cut)), /truncated/);
+    });
+  },
+);

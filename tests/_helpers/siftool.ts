@@ -5,12 +5,32 @@
  * @module
  */
 
-async function siftool(args: string[]): Promise<void> {
-  const output = await new Deno.Command("siftool", { args, stdout: "piped", stderr: "piped" })
+async function siftool(args: string[]): Promise<string> {
+  return await tool("siftool", args);
+}
+
+async function tool(name: string, args: string[]): Promise<string> {
+  const output = await new Deno.Command(name, { args, stdout: "piped", stderr: "piped" })
     .output();
   if (!output.success) {
-    throw new Error(`siftool ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+    throw new Error(`${name} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
   }
+  return new TextDecoder().decode(output.stdout);
+}
+
+/**
+ * `unsquashfs -lln` (owners numeric) of a SIF's root file system partition, found with
+ * siftool.
+ *
+ * @param sif The SIF image.
+ * @returns The listing.
+ */
+export async function sifRootListing(sif: string): Promise<string> {
+  const list = await siftool(["list", sif]);
+  const id = /^(\d+) .*FS \(Squashfs/m.exec(list)![1]!;
+  const info = await siftool(["info", id, sif]);
+  const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
+  return await tool("unsquashfs", ["-lln", "-o", String(offset), "-d", "", sif]);
 }
 
 /**

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { findTool, testWithTools } from "../_helpers/tools.ts";
 import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
+import { sifRootListing } from "../_helpers/siftool.ts";
 import { runAs, testUser } from "../_helpers/unpriv.ts";
 import { busyboxOciArchive } from "../_helpers/fixtures.ts";
 
@@ -29,15 +30,6 @@ async function assertSifObjects(sif: string): Promise<void> {
   assert.match(list, /1 +\|1 +\|NONE +\|\d+-\d+ +\|Def\.FILE/);
   assert.match(list, /2 +\|1 +\|NONE +\|\d+-\d+ +\|JSON\.Generic/);
   assert.match(list, /3 +\|1 +\|NONE +\|\d+-\d+ +\|FS \(Squashfs\/\*System\/amd64\)/);
-}
-
-/** `unsquashfs -lln` of the SIF's root partition (owners numeric). */
-async function listing(sif: string): Promise<string> {
-  const list = await sh("siftool", ["list", sif]);
-  const id = /^(\d+) .*FS \(Squashfs/m.exec(list)![1]!;
-  const info = await sh("siftool", ["info", id, sif]);
-  const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
-  return await sh("unsquashfs", ["-lln", "-o", String(offset), "-d", "", sif]);
 }
 
 async function noTempLeft(dir: string): Promise<void> {
@@ -101,7 +93,7 @@ Include: netbase
       const r = await runAs(user, [SINGLET_BIN, "build", "deb.sif", "deb.def"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr.slice(-4000));
       await assertSifObjects(`${dir}/deb.sif`);
-      const files = await listing(`${dir}/deb.sif`);
+      const files = await sifRootListing(`${dir}/deb.sif`);
       // root's files are root's; system users and groups keep their IDs (42 = shadow, _apt)
       assert.match(files, /-rwxr-xr-x 0\/0 .* \/usr\/bin\/hello\n/);
       assert.match(files, /-rw-r----- 0\/42 .* \/etc\/shadow\n/);
@@ -194,7 +186,7 @@ From: busybox.tar
       const r = await runAs(user, [SINGLET_BIN, "build", "r.sif", "r.def"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       assert.doesNotMatch(r.stderr, /WARNING/);
-      const files = await listing(`${dir}/r.sif`);
+      const files = await sifRootListing(`${dir}/r.sif`);
       assert.match(files, /drwx------ 42\/42 .* \/private\n/);
       assert.match(files, /drwsr-x--- 42\/42 .* \/private\/sub\n/);
       assert.match(files, /-rw-r--r-- 42\/42 +7 .* \/private\/sub\/f\n/);
@@ -339,7 +331,7 @@ MirrorURL: ${server.url}/busybox
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(server.requests, ["/busybox"]);
       await assertSifObjects(`${dir}/bb.sif`);
-      const files = await listing(`${dir}/bb.sif`);
+      const files = await sifRootListing(`${dir}/bb.sif`);
       assert.match(files, /-rwxr-xr-x 0\/0 .* \/bin\/busybox\n/);
       assert.match(files, / 0\/0 .* \/bin\/sh\n/);
       assert.match(files, / 0\/0 .* \/bin\/ls\n/);

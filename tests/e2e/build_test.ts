@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { testWithTools } from "../_helpers/tools.ts";
 import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
+import { sifRootListing } from "../_helpers/siftool.ts";
 import {
   busyboxDockerArchive,
   busyboxOciArchive,
@@ -41,15 +42,6 @@ async function assertSifObjects(sif: string, oci = false): Promise<void> {
     list,
     new RegExp(`${part} +\\|1 +\\|NONE +\\|\\d+-\\d+ +\\|FS \\(Squashfs/\\*System/amd64\\)`),
   );
-}
-
-/** `unsquashfs -lln` of the SIF's root partition. */
-async function listing(sif: string): Promise<string> {
-  const list = await sh("siftool", ["list", sif]);
-  const id = /^(\d+) .*FS \(Squashfs/m.exec(list)![1]!;
-  const info = await sh("siftool", ["info", id, sif]);
-  const offset = Number(/Offset: +(\d+)/.exec(info)![1]);
-  return await sh("unsquashfs", ["-lln", "-o", String(offset), "-d", "", sif]);
 }
 
 async function inspectJson(image: string): Promise<Record<string, unknown>> {
@@ -114,7 +106,7 @@ testWithTools(
       assert.equal(summary.format, "sif");
       assert.equal(summary.size, (await Deno.stat(`${dir}/out.sif`)).size);
       await assertSifObjects(`${dir}/out.sif`, true);
-      const files = await listing(`${dir}/out.sif`);
+      const files = await sifRootListing(`${dir}/out.sif`);
       for (
         const path of [
           "/.singularity.d/runscript.help",
@@ -166,7 +158,7 @@ testWithTools(
       await sh("chown", ["-R", `${user.uid}:${user.gid}`, dir]);
       const r = await runAs(user, [SINGLET_BIN, "build", "out.sif", "recipe.def"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
-      const files = await listing(`${dir}/out.sif`);
+      const files = await sifRootListing(`${dir}/out.sif`);
       assert.match(files, / 0\/0 .*\/post\.txt\n/);
       assert.match(files, / 0\/0 .*\/opt\/host\.txt\n/);
       assert.match(files, / 5\/5 .*\/owned\/f\n/);
@@ -184,7 +176,7 @@ testWithTools(
         cwd: dir,
       });
       assert.equal(again.code, 0, again.stderr);
-      const againFiles = await listing(`${dir}/again.sif`);
+      const againFiles = await sifRootListing(`${dir}/again.sif`);
       assert.match(againFiles, / 5\/5 .*\/owned\/f\n/);
       assert.match(againFiles, / 0\/0 .*\/again\n/);
       assert.match(againFiles, / 0\/0 .*\/post\.txt\n/);
@@ -247,7 +239,7 @@ From: ${(await busyboxOciLayout()).dir}:${FIXTURE_REF}
       });
       assert.equal(r.code, 0, r.stderr);
       await assertSifObjects(`${dir}/multi.sif`, true);
-      const files = await listing(`${dir}/multi.sif`);
+      const files = await sifRootListing(`${dir}/multi.sif`);
       assert.match(files, /\/data\/a\.txt\n/);
       assert.match(files, /\/data\/b\.txt\n/);
       assert.match(files, /\/scif\/apps\/tool\/marker\n/);
@@ -313,8 +305,8 @@ testWithTools(
       ], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       await assertSifObjects(`${dir}/bb-oci.sif`, true);
-      assert.match(await listing(`${dir}/bb-oci.sif`), /\/bin\/busybox\n/);
-      assert.match(await listing(`${dir}/bb.sif`), /\/bin\/busybox\n/);
+      assert.match(await sifRootListing(`${dir}/bb-oci.sif`), /\/bin\/busybox\n/);
+      assert.match(await sifRootListing(`${dir}/bb.sif`), /\/bin\/busybox\n/);
       r = await runSinglet(["build", "--sandbox", "bb2", "bb.sif"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       assert.ok((await Deno.lstat(`${dir}/bb2/bin/busybox`)).isFile);
@@ -342,17 +334,17 @@ testWithTools(
         return await sh("unsquashfs", ["-o", offset, "-cat", sif, "/bin/busybox"]);
       };
       assert.equal(await cat(`${dir}/local.sif`), await cat(`${dir}/bb.sif`));
-      const before = (await listing(`${dir}/bb.sif`)).split("\n").filter((l) =>
+      const before = (await sifRootListing(`${dir}/bb.sif`)).split("\n").filter((l) =>
         !l.includes(".singularity.d")
       );
-      const after = (await listing(`${dir}/local.sif`)).split("\n").filter((l) =>
+      const after = (await sifRootListing(`${dir}/local.sif`)).split("\n").filter((l) =>
         !l.includes(".singularity.d")
       );
       assert.deepEqual(after, before);
       const local = (await inspectJson(`${dir}/local.sif`)).labels as Record<string, string>;
       assert.equal(local.Layer, "two");
       assert.equal(local["org.singlet.fixture"], "busybox");
-      assert.match(await listing(`${dir}/local.sif`), /bootstrap_history\/Singularity0\n/);
+      assert.match(await sifRootListing(`${dir}/local.sif`), /bootstrap_history\/Singularity0\n/);
       assert.equal((await runSinglet(["run", `${dir}/local.sif`])).stdout, "second\n");
 
       // an existing output needs --force
@@ -476,7 +468,7 @@ MirrorURL: http://deb.debian.org/debian
       const r = await runSinglet(["build", "deb.sif", "deb.def"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       await assertSifObjects(`${dir}/deb.sif`);
-      assert.match(await listing(`${dir}/deb.sif`), /\/usr\/bin\/hello\n/);
+      assert.match(await sifRootListing(`${dir}/deb.sif`), /\/usr\/bin\/hello\n/);
       const run = await runSinglet(["run", `${dir}/deb.sif`]);
       assert.equal(run.stdout, "Hello, world!\n", run.stderr);
       const env = await runSinglet(["exec", `${dir}/deb.sif`, "sh", "-c", "echo $DEB_BUILT"]);

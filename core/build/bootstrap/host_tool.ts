@@ -6,6 +6,7 @@
  * @module
  */
 import { SingletError } from "../../errors.ts";
+import type { SectionRunner } from "../section_runner.ts";
 
 /** Where administrators' tools live even when an ordinary user's PATH leaves them out. */
 const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
@@ -129,13 +130,4 @@ export async function runToolAsRoot(
 }
 
 /** The part of the build's runner distribution tools need. */
-export interface RunsAsRoot {
-  /** See `SectionRunner.runHost`. */
-  runHost(argv: string[], env: Record<string, string>): Promise<number>;
-  /** See `SectionRunner.runHostAsRoot`. */
-  runHostAsRoot?(
-    argv: string[],
-    env: Record<string, string>,
-    options?: { devices?: string },
-  ): Promise<number>;
-}
+export type RunsAsRoot = Pick<SectionRunner, "runHost" | "runHostAsRoot">;
