@@ -177,8 +177,19 @@ testWithTools(
     try {
       await Deno.chmod(dir, 0o755);
       await Deno.writeTextFile(`${dir}/apps.def`, RECIPE(await busyboxRootfs()));
-      const built = await runSinglet(["build", "apps.sif", "apps.def"], { cwd: dir });
+      const user = await testUser({ subids: true });
+      // the apps image is built by the unprivileged user (into a directory of theirs)
+      const userDir = `${dir}/user`;
+      await Deno.mkdir(userDir);
+      await Deno.copyFile(`${dir}/apps.def`, `${userDir}/apps.def`);
+      await Deno.chown(userDir, user.uid, user.gid);
+      const built = await runAs(user, [SINGLET_BIN, "build", "apps.sif", "apps.def"], {
+        cwd: userDir,
+        env: { NO_COLOR: "1" },
+        timeoutMs: 120_000,
+      });
       assert.equal(built.code, 0, built.stderr);
+      await Deno.rename(`${userDir}/apps.sif`, `${dir}/apps.sif`);
       const sandbox = await runSinglet(["build", "--sandbox", "apps-sb", "apps.def"], {
         cwd: dir,
       });
@@ -189,7 +200,6 @@ testWithTools(
       await siftoolNativeSif(`${dir}/assembled.sif`, `${dir}/bare.sqfs`);
       await Deno.chmod(`${dir}/apps.sif`, 0o644);
       await Deno.chmod(`${dir}/assembled.sif`, 0o644);
-      const user = await testUser({ subids: true });
       await t.step("singlet-built SIF", (t) => checkApps(t, user, `${dir}/apps.sif`));
       await t.step("as root", async () => {
         const r = await runSinglet(["exec", "--app", "foo", `${dir}/apps.sif`, "foo-tool"]);

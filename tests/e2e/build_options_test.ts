@@ -307,15 +307,23 @@ testWithTools(
             `${dir}/${name}.def`,
             `Bootstrap: docker\nFrom: tests/epcmd:1\nRegistry: ${registry.host}\nIncludeCmd: ${include}\n`,
           );
-          const r = await runSinglet(["build", "--no-https", `${name}.sif`, `${name}.def`], {
-            cwd: dir,
-          });
+          // built by the unprivileged user, in a directory of theirs
+          const user = await testUser({ subids: true });
+          const own = `${dir}/${name}`;
+          await Deno.mkdir(own);
+          await Deno.rename(`${dir}/${name}.def`, `${own}/${name}.def`);
+          await Deno.chown(own, user.uid, user.gid);
+          const r = await runAs(
+            user,
+            [SINGLET_BIN, "build", "--no-https", `${name}.sif`, `${name}.def`],
+            { cwd: own, env: { NO_COLOR: "1" }, timeoutMs: 120_000 },
+          );
           assert.equal(r.code, 0, r.stderr);
+          await Deno.rename(`${own}/${name}.sif`, `${dir}/${name}.sif`);
           await Deno.chmod(`${dir}/${name}.sif`, 0o644);
           const runscript = await runSinglet(["inspect", "--runscript", `${dir}/${name}.sif`]);
           assert.match(runscript.stdout, /^OCI_ENTRYPOINT='"\/bin\/echo" "entry point"'$/m);
           assert.match(runscript.stdout, /^OCI_CMD='"default arg" "\\\$HOME"'$/m);
-          const user = await testUser({ subids: true });
           const run = (args: string[]) =>
             runAs(user, [SINGLET_BIN, "run", ...args], {
               env: { NO_COLOR: "1" },

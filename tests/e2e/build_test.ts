@@ -85,22 +85,27 @@ const RECIPE_BODY = `
 `;
 
 testWithTools(
-  "a Bootstrap: docker recipe from a loopback registry builds a SIF with its runscript, environment, labels, help and %post changes",
-  [...TOOLS, "docker-registry", "skopeo"],
+  "an unprivileged user builds a Bootstrap: docker recipe from a loopback registry: a SIF with its runscript, environment, labels, help and %post changes",
+  [...TOOLS, "docker-registry", "skopeo", "newuidmap", "unshare"],
   async () => {
     await using registry = await startRegistry();
     const layout = await busyboxOciLayout();
     await registry.push(layout.dir, layout.ref, "tests/busybox:1");
-    const dir = await Deno.makeTempDir();
+    const user = await testUser();
+    const dir = `${user.home}/build-test-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.mkdir(dir);
     try {
       await Deno.writeTextFile(`${dir}/host.txt`, "from the host\n");
       await Deno.writeTextFile(
         `${dir}/recipe.def`,
         `Bootstrap: docker\nFrom: tests/busybox:1\nRegistry: ${registry.host}\n${RECIPE_BODY}`,
       );
-      const r = await runSinglet(["build", "--no-https", "--json", "out.sif", "recipe.def"], {
-        cwd: dir,
-      });
+      await sh("chown", ["-R", `${user.uid}:${user.gid}`, dir]);
+      const r = await runAs(
+        user,
+        [SINGLET_BIN, "build", "--no-https", "--json", "out.sif", "recipe.def"],
+        { cwd: dir },
+      );
       assert.equal(r.code, 0, r.stderr);
       const summary = JSON.parse(r.stdout);
       assert.equal(summary.format, "sif");
@@ -198,22 +203,27 @@ testWithTools(
 );
 
 testWithTools(
-  "a multi-stage recipe copies files from an earlier stage, installs an app and fills {{ }} from --build-arg",
-  TOOLS,
+  "an unprivileged user builds a multi-stage recipe that copies files from an earlier stage, installs an app and fills {{ }} from --build-arg",
+  [...TOOLS, "newuidmap", "unshare"],
   async () => {
-    const dir = await Deno.makeTempDir();
+    const user = await testUser();
+    const dir = `${user.home}/build-test-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.mkdir(dir);
     try {
+      // the fixtures, where the user can read them
+      await Deno.copyFile(await busyboxDockerArchive(), `${dir}/busybox-docker.tar`);
+      await sh("cp", ["-r", (await busyboxOciLayout()).dir, `${dir}/busybox-oci`]);
       await Deno.writeTextFile(
         `${dir}/multi.def`,
         `Bootstrap: docker-archive
-From: ${await busyboxDockerArchive()}
+From: busybox-docker.tar
 Stage: builder
 
 %post
     mkdir -p /out && echo one > /out/a.txt && echo two > /out/b.txt
 
 Bootstrap: oci
-From: ${(await busyboxOciLayout()).dir}:${FIXTURE_REF}
+From: busybox-oci:${FIXTURE_REF}
 
 %arguments
     WHO=nobody
@@ -234,9 +244,16 @@ From: ${(await busyboxOciLayout()).dir}:${FIXTURE_REF}
     Kind helper
 `,
       );
-      const r = await runSinglet(["build", "--build-arg", "WHO=you", "multi.sif", "multi.def"], {
-        cwd: dir,
-      });
+      await Deno.writeTextFile(
+        `${dir}/undef.def`,
+        "Bootstrap: scratch\n%runscript\n  {{ NOPE }}\n",
+      );
+      await sh("chown", ["-R", `${user.uid}:${user.gid}`, dir]);
+      const r = await runAs(
+        user,
+        [SINGLET_BIN, "build", "--build-arg", "WHO=you", "multi.sif", "multi.def"],
+        { cwd: dir },
+      );
       assert.equal(r.code, 0, r.stderr);
       await assertSifObjects(`${dir}/multi.sif`, true);
       const files = await sifRootListing(`${dir}/multi.sif`);
@@ -251,11 +268,9 @@ From: ${(await busyboxOciLayout()).dir}:${FIXTURE_REF}
       const def = await runSinglet(["inspect", "--deffile", `${dir}/multi.sif`]);
       assert.match(def.stdout, /echo "hi you"/);
       // an undefined placeholder is refused before anything is written
-      await Deno.writeTextFile(
-        `${dir}/undef.def`,
-        "Bootstrap: scratch\n%runscript\n  {{ NOPE }}\n",
-      );
-      const undef = await runSinglet(["build", "undef.sif", "undef.def"], { cwd: dir });
+      const undef = await runAs(user, [SINGLET_BIN, "build", "undef.sif", "undef.def"], {
+        cwd: dir,
+      });
       assert.notEqual(undef.code, 0);
       assert.match(undef.stderr, /NOPE/);
       await assert.rejects(Deno.lstat(`${dir}/undef.sif`));
