@@ -39,7 +39,12 @@ import { openImageFiles } from "../image/image_files.ts";
 import { inspectMetadataObject } from "../image/inspect.ts";
 import { DirectorySource, type XattrProvider } from "../squashfs/directory_source.ts";
 import type { XattrWriter } from "../squashfs/extract.ts";
-import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
+import {
+  type EntryMeta,
+  ForwardingSink,
+  type FsSink,
+  type SinkEntryKind,
+} from "../squashfs/fstree.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
 
 /** Options of {@linkcode buildImage}. */
@@ -524,8 +529,7 @@ export async function buildImage(def: Definition, options: BuildOptions): Promis
 }
 
 /** Rewrites owners on the way to the writer (unprivileged builds: caller -> root). */
-class OwnerMappingSink implements FsSink {
-  readonly #inner: FsSink;
+class OwnerMappingSink extends ForwardingSink {
   readonly #map: (uid: number, gid: number) => [number, number];
   readonly #base: ReadonlyMap<string, [number, number]>;
   readonly #modes: ReadonlyMap<string, number>;
@@ -537,59 +541,26 @@ class OwnerMappingSink implements FsSink {
     base: ReadonlyMap<string, [number, number]> = new Map(),
     modes: ReadonlyMap<string, number> = new Map(),
   ) {
-    this.#inner = inner;
+    super(inner);
     this.#map = map;
     this.#base = base;
     this.#modes = modes;
   }
 
-  #meta(meta: EntryMeta, path?: Uint8Array): EntryMeta {
+  protected override visit(path: Uint8Array, meta: EntryMeta, kind: SinkEntryKind): EntryMeta {
     let [uid, gid] = this.#map(meta.uid, meta.gid);
+    // device nodes, FIFOs and sockets: the ID map only (neither record holds them)
+    if (kind === "device" || kind === "special") return { ...meta, uid, gid };
     // opened for packing (SectionRunner.openTreeForPacking): store the mode it had
-    const mode = path && this.#modes.size
+    const mode = this.#modes.size
       ? this.#modes.get(this.#decoder.decode(path)) ?? meta.mode
       : meta.mode;
     // still the caller's: the base's owner, which the unprivileged extraction could not set
-    if (uid === 0 && gid === 0 && path && this.#base.size) {
+    if (uid === 0 && gid === 0 && this.#base.size) {
       const owner = this.#base.get(this.#decoder.decode(path));
       if (owner) [uid, gid] = owner;
     }
     return { ...meta, mode, uid, gid };
-  }
-
-  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
-    return this.#inner.directory(path, this.#meta(meta, path));
-  }
-
-  file(
-    path: Uint8Array,
-    meta: EntryMeta,
-    size: number,
-    data: AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    return this.#inner.file(path, this.#meta(meta, path), size, data);
-  }
-
-  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
-    return this.#inner.symlink(path, this.#meta(meta, path), target);
-  }
-
-  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
-    return this.#inner.hardlink(path, target);
-  }
-
-  device(
-    path: Uint8Array,
-    meta: EntryMeta,
-    kind: "chardev" | "blockdev",
-    major: number,
-    minor: number,
-  ): void | Promise<void> {
-    return this.#inner.device(path, this.#meta(meta), kind, major, minor);
-  }
-
-  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void> {
-    return this.#inner.special(path, this.#meta(meta), kind);
   }
 }
 

@@ -14,7 +14,7 @@
  */
 import { writeNativeSif } from "../image/native_sif.ts";
 import { SingletError } from "../errors.ts";
-import type { EntryMeta, FsSink } from "../squashfs/fstree.ts";
+import { type EntryMeta, ForwardingSink, type FsSink } from "../squashfs/fstree.ts";
 import { SquashfsWriter } from "../squashfs/writer.ts";
 import {
   type ImageConfigLike,
@@ -51,58 +51,17 @@ export interface ConvertOptions {
 }
 
 /** Passes everything to the writer and remembers which paths the producer gave. */
-class RecordingSink implements FsSink {
+class RecordingSink extends ForwardingSink {
   readonly seen = new Set<string>();
-  readonly #inner: FsSink;
   readonly #decoder = new TextDecoder();
 
-  constructor(inner: FsSink) {
-    this.#inner = inner;
-  }
-
-  #note(path: Uint8Array): void {
+  protected override visit(path: Uint8Array, meta: EntryMeta): EntryMeta {
     this.seen.add(this.#decoder.decode(path));
+    return meta;
   }
 
-  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
-    this.#note(path);
-    return this.#inner.directory(path, meta);
-  }
-
-  file(
-    path: Uint8Array,
-    meta: EntryMeta,
-    size: number,
-    data: AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    this.#note(path);
-    return this.#inner.file(path, meta, size, data);
-  }
-
-  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
-    this.#note(path);
-    return this.#inner.symlink(path, meta, target);
-  }
-
-  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
-    this.#note(path);
-    return this.#inner.hardlink(path, target);
-  }
-
-  device(
-    path: Uint8Array,
-    meta: EntryMeta,
-    kind: "chardev" | "blockdev",
-    major: number,
-    minor: number,
-  ): void | Promise<void> {
-    this.#note(path);
-    return this.#inner.device(path, meta, kind, major, minor);
-  }
-
-  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void> {
-    this.#note(path);
-    return this.#inner.special(path, meta, kind);
+  protected override visitLink(path: Uint8Array): void {
+    this.seen.add(this.#decoder.decode(path));
   }
 }
 

@@ -72,6 +72,88 @@ export interface FsSink {
   special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void>;
 }
 
+/** Which {@linkcode FsSink} method an entry arrives through. */
+export type SinkEntryKind = "directory" | "file" | "symlink" | "device" | "special";
+
+/**
+ * A sink that passes every entry on to another one unchanged, for sinks that record or
+ * rewrite entries on their way to a writer: override {@linkcode ForwardingSink.visit} (and
+ * {@linkcode ForwardingSink.visitLink} for hard links, which carry no metadata).
+ */
+export class ForwardingSink implements FsSink {
+  readonly #inner: FsSink;
+
+  /**
+   * Forward to `inner`.
+   *
+   * @param inner The sink every entry is passed on to.
+   */
+  constructor(inner: FsSink) {
+    this.#inner = inner;
+  }
+
+  /**
+   * Sees an entry with metadata before it is passed on.
+   *
+   * @param _path The entry's path.
+   * @param meta Its metadata.
+   * @param _kind The method it arrived through.
+   * @returns The metadata to pass on (as given, unless overridden).
+   */
+  protected visit(_path: Uint8Array, meta: EntryMeta, _kind: SinkEntryKind): EntryMeta {
+    return meta;
+  }
+
+  /**
+   * Sees a hard link before it is passed on.
+   *
+   * @param _path The link's path.
+   */
+  protected visitLink(_path: Uint8Array): void {}
+
+  /** Passes the directory on. */
+  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
+    return this.#inner.directory(path, this.visit(path, meta, "directory"));
+  }
+
+  /** Passes the file on. */
+  file(
+    path: Uint8Array,
+    meta: EntryMeta,
+    size: number,
+    data: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    return this.#inner.file(path, this.visit(path, meta, "file"), size, data);
+  }
+
+  /** Passes the symbolic link on. */
+  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
+    return this.#inner.symlink(path, this.visit(path, meta, "symlink"), target);
+  }
+
+  /** Passes the hard link on. */
+  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
+    this.visitLink(path);
+    return this.#inner.hardlink(path, target);
+  }
+
+  /** Passes the device node on. */
+  device(
+    path: Uint8Array,
+    meta: EntryMeta,
+    kind: "chardev" | "blockdev",
+    major: number,
+    minor: number,
+  ): void | Promise<void> {
+    return this.#inner.device(path, this.visit(path, meta, "device"), kind, major, minor);
+  }
+
+  /** Passes the FIFO or socket on. */
+  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void> {
+    return this.#inner.special(path, this.visit(path, meta, "special"), kind);
+  }
+}
+
 /**
  * A lossless string form of a byte path, for use as a map key (one char per byte).
  *

@@ -21,7 +21,7 @@ import { SingletError } from "../../errors.ts";
 import type { Stage } from "../deffile.ts";
 import type { SectionRunner } from "../section_runner.ts";
 import { DirectorySink } from "../../squashfs/directory_sink.ts";
-import type { EntryMeta, FsSink } from "../../squashfs/fstree.ts";
+import { type EntryMeta, ForwardingSink, type SinkEntryKind } from "../../squashfs/fstree.ts";
 import { DirectorySource, type XattrProvider } from "../../squashfs/directory_source.ts";
 import { mergeLayers } from "../../squashfs/layers.ts";
 import { extractSquashfs, type XattrWriter } from "../../squashfs/extract.ts";
@@ -56,57 +56,19 @@ export interface BootstrapResult {
 }
 
 /** Remembers non-root owners on the way to the sandbox (unprivileged extraction). */
-class OwnerRecorder implements FsSink {
+class OwnerRecorder extends ForwardingSink {
   readonly owners = new Map<string, [number, number]>();
-  readonly #inner: FsSink;
   readonly #decoder = new TextDecoder();
 
-  constructor(inner: FsSink) {
-    this.#inner = inner;
-  }
-
-  #note(path: Uint8Array, meta: EntryMeta): void {
-    if (meta.uid !== 0 || meta.gid !== 0) {
+  protected override visit(path: Uint8Array, meta: EntryMeta, kind: SinkEntryKind): EntryMeta {
+    // directories, files and links: what the sandbox's packing restores
+    if (
+      (kind === "directory" || kind === "file" || kind === "symlink") &&
+      (meta.uid !== 0 || meta.gid !== 0)
+    ) {
       this.owners.set(this.#decoder.decode(path), [meta.uid, meta.gid]);
     }
-  }
-
-  directory(path: Uint8Array, meta: EntryMeta): void | Promise<void> {
-    this.#note(path, meta);
-    return this.#inner.directory(path, meta);
-  }
-
-  file(
-    path: Uint8Array,
-    meta: EntryMeta,
-    size: number,
-    data: AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    this.#note(path, meta);
-    return this.#inner.file(path, meta, size, data);
-  }
-
-  symlink(path: Uint8Array, meta: EntryMeta, target: Uint8Array): void | Promise<void> {
-    this.#note(path, meta);
-    return this.#inner.symlink(path, meta, target);
-  }
-
-  hardlink(path: Uint8Array, target: Uint8Array): void | Promise<void> {
-    return this.#inner.hardlink(path, target);
-  }
-
-  device(
-    path: Uint8Array,
-    meta: EntryMeta,
-    kind: "chardev" | "blockdev",
-    major: number,
-    minor: number,
-  ): void | Promise<void> {
-    return this.#inner.device(path, meta, kind, major, minor);
-  }
-
-  special(path: Uint8Array, meta: EntryMeta, kind: "fifo" | "socket"): void | Promise<void> {
-    return this.#inner.special(path, meta, kind);
+    return meta;
   }
 }
 
