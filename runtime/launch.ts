@@ -22,11 +22,23 @@ import {
 import { buildEnvironment, parseEnvFile } from "./env.ts";
 import { gpuBinds } from "./gpu.ts";
 import { openImage } from "./image.ts";
-import { type OverlayLayer, prepareRootfs, rootfsPaths, type RootfsSetup } from "./mounts.ts";
+import {
+  mountPoints,
+  type OverlayLayer,
+  prepareRootfs,
+  rootfsPaths,
+  type RootfsSetup,
+} from "./mounts.ts";
 import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
 import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { withDeviceRules } from "./device_rules.ts";
-import { removeStaleSessions, Session, stateDirectory } from "./session.ts";
+import {
+  newSessionId,
+  removeStaleSessions,
+  Session,
+  sessionDirectory,
+  stateDirectory,
+} from "./session.ts";
 import { appVariables } from "./scif_app.ts";
 import { currentUser, planNamespace } from "./userns.ts";
 
@@ -200,6 +212,125 @@ export async function launch(options: LaunchOptions): Promise<number> {
   const ociImage = ociUser ? await ociUser.readOciImageConfig(image) : undefined;
   const stateDir = await stateDirectory(user.uid);
   const overlays = (options.overlays ?? []).map(parseOverlay);
+  const sessionId = newSessionId();
+  const etc = `${sessionDirectory(stateDir, sessionId)}/etc`;
+
+  // The mounts, decided before the session starts: its set-up script checks that the image
+  // has their mount points (then it needs no overlay). Synchronous file system calls: the
+  // holder is not started yet, and each await would delay it.
+  const skip = new Set(options.noMount ?? []);
+  // --oci with an image USER: resolved in the image's own /etc/passwd once it is read
+  const wantsImageUser = !!(ociUser && ociImage?.user);
+  const mounts: OciMount[] = systemMounts({
+    root: plan.mode === "root",
+    ipc: !!(options.ipc || options.containall),
+    net: !!options.net,
+    ttyGid: plan.mode === "single" ? undefined : 5,
+    skip,
+  });
+
+  // $HOME (undefined: the image user's, known once the image's /etc/passwd is read)
+  const homeDest: string | undefined = options.home
+    ? (options.home.split(":")[1] || options.home.split(":")[0]!)
+    : wantsImageUser
+    ? undefined
+    : options.fakeroot
+    ? "/root"
+    : user.home;
+  if (options.home) {
+    const source = options.home.split(":")[0]!;
+    mounts.push(bindMount(hostPath(source, "home directory"), homeDest!));
+  } else if (!options.noHome && !skip.has("home") && homeDest !== undefined) {
+    if (contain) mounts.push(await scratchOrWorkdir(options.workdir, "home", homeDest, plan));
+    else if (isDirectory(user.home)) mounts.push(bindMount(user.home, homeDest));
+  }
+  // /tmp and /var/tmp
+  if (!skip.has("tmp")) {
+    if (contain) {
+      mounts.push(await scratchOrWorkdir(options.workdir, "tmp", "/tmp", plan));
+      mounts.push(await scratchOrWorkdir(options.workdir, "var_tmp", "/var/tmp", plan));
+    } else {
+      mounts.push(bindMount("/tmp", "/tmp"));
+      if (isDirectory("/var/tmp")) mounts.push(bindMount("/var/tmp", "/var/tmp"));
+    }
+  }
+  // the current directory
+  const hostCwd = Deno.cwd();
+  let cwd = options.cwd ?? (ociImage?.workingDir || undefined);
+  // a system directory of the host: the working directory only when the image has it
+  let cwdIfInImage: string | undefined;
+  if (!contain && !skip.has("cwd") && !cwd) {
+    const covered = mounts.some((m) => m.type === "bind" && within(hostCwd, m.destination));
+    const system = SYSTEM_DIRS.some((dir) => within(hostCwd, dir) && dir !== "/") ||
+      hostCwd === "/";
+    if (!covered && !system) mounts.push(bindMount(hostCwd, hostCwd));
+    if (covered || !system) cwd = hostCwd;
+    else cwdIfInImage = hostCwd;
+  }
+  // --scratch
+  for (const dir of options.scratch ?? []) {
+    if (!dir.startsWith("/")) throw new UsageError(`--scratch "${dir}" must be absolute`);
+    mounts.push(
+      await scratchOrWorkdir(options.workdir, `scratch/${dir.replaceAll("/", "_")}`, dir, plan),
+    );
+  }
+  // user binds
+  const binds = options.binds ?? [];
+  if (!skip.has("bind-paths")) {
+    for (const bind of binds) {
+      mounts.push(
+        bindMount(hostPath(bind.source, "bind source"), bind.destination, bind.readonly),
+      );
+    }
+  }
+  // GPU driver files
+  for (
+    const vendor of [
+      options.nv ? "nv" as const : undefined,
+      options.rocm ? "rocm" as const : undefined,
+    ]
+  ) {
+    if (!vendor) continue;
+    const gpu = await gpuBinds(vendor);
+    if (!gpu.found.libraries && !gpu.found.devices) {
+      log.warning(
+        `--${vendor}: could not find any ${
+          vendor === "nv" ? "NVIDIA" : "ROCm"
+        } driver files on this host`,
+      );
+    }
+    log.debug(`--${vendor}: ${JSON.stringify(gpu.found)}`);
+    mounts.push(...gpu.mounts);
+  }
+  // CDI mounts and device-node binds
+  if (cdi) mounts.push(...cdi.mounts);
+  // /etc files (written into the session directory once it exists)
+  if ((plan.processUid !== 0 || plan.mode === "root") && !wantsImageUser) {
+    mounts.push(bindMount(`${etc}/passwd`, "/etc/passwd", true));
+    mounts.push(bindMount(`${etc}/group`, "/etc/group", true));
+  }
+  if (options.dns?.length) {
+    mounts.push(bindMount(`${etc}/resolv.conf`, "/etc/resolv.conf", true));
+  } else if (!skip.has("/etc/resolv.conf") && exists("/etc/resolv.conf")) {
+    mounts.push(bindMount(Deno.realPathSync("/etc/resolv.conf"), "/etc/resolv.conf", true));
+  }
+  if (!skip.has("/etc/hosts") && exists("/etc/hosts")) {
+    mounts.push(bindMount("/etc/hosts", "/etc/hosts", true));
+  }
+  const writableLayer = !!(options.writableTmpfs || options.writable ||
+    overlays.some((o) => o.writable));
+  // what the image must have for its mount to be the root, with no overlay; the working
+  // directory is the host's, or the home directory (the image user's: not known yet)
+  const needed = writableLayer ? undefined : mountPoints(
+    mounts,
+    cwd ?? cwdIfInImage ?? homeDest,
+    new Map([
+      ...["passwd", "group", "resolv.conf"].map((name) => [`${etc}/${name}`, false] as const),
+      // system mounts' sources, which Deno may not even stat
+      ["/sys", true],
+      ["/dev/shm", true],
+    ]),
+  );
   // independent steps, in parallel: starting this session's namespaces and mounting the
   // image in them (the holder's own set-up), reading the image's metadata (its SquashFS
   // reader loads meanwhile: it is imported here, not up front), sweeping stale sessions.
@@ -211,9 +342,10 @@ export async function launch(options: LaunchOptions): Promise<number> {
       ...(options.tmpfsSizeMiB ? { tmpfsSizeMiB: options.tmpfsSizeMiB } : {}),
       overlays,
       forceFuseOverlay: Deno.env.get("SINGLET_OVERLAY_DRIVER") === "fuse-overlayfs",
+      mountPoints: needed,
     });
     return rootfsSetup.script;
-  });
+  }, sessionId);
   const rootfsReady = settle(
     sessionOpening.then(async (session) => rootfsSetup!.finish(await session.setup)),
   );
@@ -270,7 +402,6 @@ export async function launch(options: LaunchOptions): Promise<number> {
       debug: (message) => log.debug(message),
     }));
 
-    const skip = new Set(options.noMount ?? []);
     // --oci: the image's USER (resolved in its own /etc/passwd and /etc/group)
     const imageUser = ociUser && ociImage?.user
       ? ociUser.resolveImageUser(
@@ -283,91 +414,14 @@ export async function launch(options: LaunchOptions): Promise<number> {
     const imageGroups = ociUser && imageUser
       ? ociUser.checkImageUserMapped(imageUser, plan, options.image)
       : [];
-    const mounts: OciMount[] = systemMounts({
-      root: plan.mode === "root",
-      ipc: !!(options.ipc || options.containall),
-      net: !!options.net,
-      ttyGid: plan.mode === "single" ? undefined : 5,
-      skip,
-    });
-
-    // $HOME
-    const homeDest = options.home
-      ? (options.home.split(":")[1] || options.home.split(":")[0]!)
-      : imageUser
-      ? imageUser.home
-      : options.fakeroot
-      ? "/root"
-      : user.home;
-    if (options.home) {
-      const source = options.home.split(":")[0]!;
-      mounts.push(bindMount(await hostPath(source, "home directory"), homeDest));
-    } else if (!options.noHome && !skip.has("home") && !imageUser) {
-      if (contain) mounts.push(await scratchOrWorkdir(options.workdir, "home", homeDest, plan));
-      else if (await isDirectory(user.home)) mounts.push(bindMount(user.home, homeDest));
+    const home = homeDest ?? imageUser?.home ?? user.home;
+    if (!cwd && cwdIfInImage && await files.listDir(cwdIfInImage) !== undefined) {
+      cwd = cwdIfInImage;
     }
-    // /tmp and /var/tmp
-    if (!skip.has("tmp")) {
-      if (contain) {
-        mounts.push(await scratchOrWorkdir(options.workdir, "tmp", "/tmp", plan));
-        mounts.push(await scratchOrWorkdir(options.workdir, "var_tmp", "/var/tmp", plan));
-      } else {
-        mounts.push(bindMount("/tmp", "/tmp"));
-        if (await isDirectory("/var/tmp")) mounts.push(bindMount("/var/tmp", "/var/tmp"));
-      }
-    }
-    // the current directory
-    const hostCwd = Deno.cwd();
-    let cwd = options.cwd ?? (ociImage?.workingDir || undefined);
-    if (!contain && !skip.has("cwd") && !cwd) {
-      const covered = mounts.some((m) => m.type === "bind" && within(hostCwd, m.destination));
-      const system = SYSTEM_DIRS.some((dir) => within(hostCwd, dir) && dir !== "/") ||
-        hostCwd === "/";
-      if (!covered && !system) mounts.push(bindMount(hostCwd, hostCwd));
-      if (covered || !system || await files.listDir(hostCwd) !== undefined) cwd = hostCwd;
-    }
-    cwd ??= homeDest;
-    // --scratch
-    for (const dir of options.scratch ?? []) {
-      if (!dir.startsWith("/")) throw new UsageError(`--scratch "${dir}" must be absolute`);
-      mounts.push(
-        await scratchOrWorkdir(options.workdir, `scratch/${dir.replaceAll("/", "_")}`, dir, plan),
-      );
-    }
-    // user binds
-    const binds = options.binds ?? [];
-    if (!skip.has("bind-paths")) {
-      for (const bind of binds) {
-        mounts.push(
-          bindMount(await hostPath(bind.source, "bind source"), bind.destination, bind.readonly),
-        );
-      }
-    }
-    // GPU driver files
-    for (
-      const vendor of [
-        options.nv ? "nv" as const : undefined,
-        options.rocm ? "rocm" as const : undefined,
-      ]
-    ) {
-      if (!vendor) continue;
-      const gpu = await gpuBinds(vendor);
-      if (!gpu.found.libraries && !gpu.found.devices) {
-        log.warning(
-          `--${vendor}: could not find any ${
-            vendor === "nv" ? "NVIDIA" : "ROCm"
-          } driver files on this host`,
-        );
-      }
-      log.debug(`--${vendor}: ${JSON.stringify(gpu.found)}`);
-      mounts.push(...gpu.mounts);
-    }
-    // CDI mounts and device-node binds
-    if (cdi) mounts.push(...cdi.mounts);
+    cwd ??= home;
     // /etc files
-    const etc = `${session.dir}/etc`;
     await Deno.mkdir(etc);
-    const passwd = passwdWithUser(await files.readText("/etc/passwd") ?? "", user, homeDest);
+    const passwd = passwdWithUser(await files.readText("/etc/passwd") ?? "", user, home);
     let group = groupWithUser(await files.readText("/etc/group") ?? "", user);
     // root keeps its supplementary groups: name them inside too
     if (plan.mode === "root" && user.groups.length) {
@@ -375,21 +429,11 @@ export async function launch(options: LaunchOptions): Promise<number> {
     }
     await Deno.writeTextFile(`${etc}/passwd`, passwd);
     await Deno.writeTextFile(`${etc}/group`, group);
-    if ((plan.processUid !== 0 || plan.mode === "root") && !imageUser) {
-      mounts.push(bindMount(`${etc}/passwd`, "/etc/passwd", true));
-      mounts.push(bindMount(`${etc}/group`, "/etc/group", true));
-    }
     if (options.dns?.length) {
       await Deno.writeTextFile(
         `${etc}/resolv.conf`,
         options.dns.map((server) => `nameserver ${server}\n`).join(""),
       );
-      mounts.push(bindMount(`${etc}/resolv.conf`, "/etc/resolv.conf", true));
-    } else if (!skip.has("/etc/resolv.conf") && await exists("/etc/resolv.conf")) {
-      mounts.push(bindMount(await Deno.realPath("/etc/resolv.conf"), "/etc/resolv.conf", true));
-    }
-    if (!skip.has("/etc/hosts") && await exists("/etc/hosts")) {
-      mounts.push(bindMount("/etc/hosts", "/etc/hosts", true));
     }
 
     // the process
@@ -433,7 +477,7 @@ export async function launch(options: LaunchOptions): Promise<number> {
       env: [...cdi?.env ?? [], ...options.env ?? []],
       envFiles,
       noEval: !!options.noEval,
-      home: homeDest,
+      home,
       runtime: runtimeVars,
     });
     const hasShell = (await files.listDir("/bin"))?.includes("sh") ?? false;
@@ -513,7 +557,13 @@ export async function launch(options: LaunchOptions): Promise<number> {
 
     const mounted = await rootfsReady;
     if ("error" in mounted) throw mounted.error;
-    log.debug(`rootfs ${layout.rootfs} (overlay: ${mounted.value.overlay})`);
+    log.debug(
+      `rootfs ${layout.rootfs} (overlay: ${mounted.value.overlay}${
+        mounted.value.overlay === "none" && image.kind !== "sandbox"
+          ? ", the image mount itself"
+          : ""
+      })`,
+    );
     if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
 
     const chosen = await runtimeChoice;
@@ -580,7 +630,9 @@ async function probeRuntime(
     hostname: undefined,
     uidMappings: session.plan.innerUidMappings && [{ containerID: 0, hostID: 0, size: 1 }],
     gidMappings: session.plan.innerGidMappings && [{ containerID: 0, hostID: 0, size: 1 }],
-    mounts: [],
+    // the runtime makes its device nodes in /dev: a tmpfs, as the root may be the read-only
+    // image itself
+    mounts: [tmpfsMount("/dev", ["mode=0755"])],
   });
   await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(config));
   try {
@@ -655,7 +707,7 @@ async function scratchOrWorkdir(
   plan: { processUid: number; processGid: number },
 ): Promise<OciMount> {
   if (workdir) {
-    const dir = `${await hostPath(workdir, "workdir")}/${name}`;
+    const dir = `${hostPath(workdir, "workdir")}/${name}`;
     await Deno.mkdir(dir, { recursive: true, mode: name === "tmp" ? 0o1777 : 0o755 });
     return bindMount(dir, destination);
   }
@@ -666,9 +718,9 @@ async function scratchOrWorkdir(
   ]);
 }
 
-async function hostPath(path: string, what: string): Promise<string> {
+function hostPath(path: string, what: string): string {
   try {
-    return await Deno.realPath(path);
+    return Deno.realPathSync(path);
   } catch {
     throw new SingletError(`Cannot mount ${what} "${path}": no such file or directory`, {
       hint: "check the path; bind sources must exist on the host",
@@ -676,18 +728,18 @@ async function hostPath(path: string, what: string): Promise<string> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
+function exists(path: string): boolean {
   try {
-    await Deno.stat(path);
+    Deno.statSync(path);
     return true;
   } catch {
     return false;
   }
 }
 
-async function isDirectory(path: string): Promise<boolean> {
+function isDirectory(path: string): boolean {
   try {
-    return (await Deno.stat(path)).isDirectory;
+    return Deno.statSync(path).isDirectory;
   } catch {
     return false;
   }

@@ -52,6 +52,26 @@ export async function stateDirectory(uid: number): Promise<string> {
   });
 }
 
+/**
+ * A new session id (also the container id): unique per launch.
+ *
+ * @returns The id.
+ */
+export function newSessionId(): string {
+  return `singlet-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Where a session's directory is (for paths the bundle needs before the session opens).
+ *
+ * @param stateDir The per-user state directory.
+ * @param id The session id.
+ * @returns The session directory.
+ */
+export function sessionDirectory(stateDir: string, id: string): string {
+  return `${stateDir}/sessions/${id}`;
+}
+
 /** What the holder's set-up script (see {@linkcode Session.open}) printed, and its status. */
 export interface SetupResult {
   /** Exit status of the script. */
@@ -150,15 +170,16 @@ export class Session {
    * @param plan How the user namespace is built.
    * @param setup Builds the set-up script (shell commands, a function body: `return N`
    *   fails it), given the session; called once its directory exists.
+   * @param id The session id (default a new one; see {@linkcode newSessionId}).
    * @returns The session, holder starting.
    */
   static async open(
     stateDir: string,
     plan: NamespacePlan,
     setup?: (session: Session) => string,
+    id: string = newSessionId(),
   ): Promise<Session> {
-    const id = `singlet-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    const dir = `${stateDir}/sessions/${id}`;
+    const dir = sessionDirectory(stateDir, id);
     // A live session answers on a socket; a stale one (its singlet was SIGKILLed) refuses
     // connections. The directory gets its final name only once the socket listens.
     // Synchronous up to the holder's start, so the holder is already starting when the
