@@ -17,6 +17,8 @@ export interface Contender {
   before?: () => Promise<void> | void;
   /** Environment additions. */
   env?: Record<string, string>;
+  /** Working directory (default: the harness's). */
+  cwd?: string;
 }
 
 /** Timings of one contender, in milliseconds. */
@@ -61,6 +63,7 @@ async function timeOnce(contender: Contender): Promise<number> {
   const output = await new Deno.Command(program!, {
     args,
     ...(contender.env ? { env: contender.env } : {}),
+    ...(contender.cwd ? { cwd: contender.cwd } : {}),
     stdout: "null",
     stderr: "piped",
   }).output();
