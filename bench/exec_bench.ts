@@ -40,60 +40,72 @@ const READ_TREE = "s=$(date +%s%N); find / -xdev | wc -c; " +
   'e=$(date +%s%N); echo "read-ms $(( (e - s) / 1000000 ))"';
 
 /**
- * Run argv as a child subreaper and print `@cpu S` on stderr: the user+sys seconds of every
- * process it started (GNU time counts only what its child waited for; the daemonised
- * squashfuse_ll of the bare mount comes back to a subreaper). A FUSE daemon killed with
- * singlet's session PID namespace (singlet never unmounts: the namespace's end drops the
- * mounts) is reaped by the kernel there and its time reaches no parent: it is sampled from
- * /proc every 20 ms while it runs (it is idle after the read) and added.
+ * Run argv as a child subreaper and print `@cpu S @wall MS` on stderr: the user+sys seconds
+ * of every process it started (GNU time counts only what its child waited for; the
+ * daemonised squashfuse_ll of the bare mount comes back to a subreaper), and the time until
+ * argv itself exited. A FUSE daemon killed with singlet's session PID namespace (singlet
+ * never unmounts: the namespace's end drops the mounts) is reaped by the kernel there and
+ * its time reaches no parent: it is sampled from /proc every 20 ms while it runs (it is
+ * idle after the read) and added.
  */
 const CPU_OF_TREE = `
 import ctypes, os, resource, sys, threading, time
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 me = os.getpid()
 tick = os.sysconf("SC_CLK_TCK")
-daemons = {}  # (pid, start) -> self cpu seconds
+daemons = {}  # pid -> (start time, self cpu seconds)
 reaped = set()
 stop = False
 
 def stat(pid):
     with open(f"/proc/{pid}/stat") as f:
         text = f.read()
-    name = text[text.index("(") + 1:text.rindex(")")]
     rest = text[text.rindex(")") + 2:].split()
+    name = text[text.index("(") + 1:text.rindex(")")]
     return name, int(rest[1]), (int(rest[11]) + int(rest[12])) / tick, rest[19]
 
 def descends(pid):
     for _ in range(64):
         try:
-            _, ppid, _, _ = stat(pid)
+            pid = stat(pid)[1]
         except (OSError, ValueError):
             return False
-        if ppid == me:
+        if pid == me:
             return True
-        if ppid <= 1:
+        if pid <= 1:
             return False
-        pid = ppid
     return False
 
 def poll():
+    # look for new FUSE daemons every 100 ms; sample the known ones every 20 ms
+    last_scan = 0.0
     while not stop:
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        if time.monotonic() - last_scan > 0.1:
+            last_scan = time.monotonic()
+            for entry in os.listdir("/proc"):
+                if entry.isdigit() and int(entry) not in daemons:
+                    try:
+                        name, _, cpu, start = stat(int(entry))
+                    except (OSError, ValueError):
+                        continue
+                    if name in ("squashfuse_ll", "fuse-overlayfs") and descends(int(entry)):
+                        daemons[int(entry)] = (start, cpu)
+        for pid, (start, _) in list(daemons.items()):
             try:
-                name, _, cpu, start = stat(int(entry))
+                _, _, cpu, now = stat(pid)
             except (OSError, ValueError):
                 continue
-            if name in ("squashfuse_ll", "fuse-overlayfs") and descends(int(entry)):
-                daemons[(int(entry), start)] = cpu
+            if now == start:
+                daemons[pid] = (start, cpu)
         time.sleep(0.02)
 
 threading.Thread(target=poll, daemon=True).start()
+began = time.monotonic()
 pid = os.fork()
 if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
 status = 0
+wall = 0.0
 while True:
     try:
         done, st = os.wait()
@@ -102,11 +114,12 @@ while True:
     reaped.add(done)
     if done == pid:
         status = st
+        wall = time.monotonic() - began
 stop = True
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 # daemons killed with their PID namespace are reaped there, and their time is lost to rusage
-lost = sum(cpu for (p, _), cpu in daemons.items() if p not in reaped)
-print(f"@cpu {usage.ru_utime + usage.ru_stime + lost:.3f}", file=sys.stderr)
+lost = sum(cpu for p, (_, cpu) in daemons.items() if p not in reaped)
+print(f"@cpu {usage.ru_utime + usage.ru_stime + lost:.3f} @wall {wall * 1000:.1f}", file=sys.stderr)
 sys.exit(os.waitstatus_to_exitcode(status))
 `;
 
@@ -259,14 +272,12 @@ async function treeRead(dir: string): Promise<string[]> {
   const inHome = { argv: mine, cwd: home, driver: "none" };
   const outside = { argv: mine, cwd: root, driver: "kernel" };
   const timed = async (run: { argv: string[]; cwd: string; driver?: string }) => {
-    const start = performance.now();
     const out = await new Deno.Command("python3", {
       args: ["-c", CPU_OF_TREE, ...run.argv],
       cwd: run.cwd,
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const wall = performance.now() - start;
     const text = new TextDecoder().decode(out.stdout);
     const read = /read-ms (\d+)/.exec(text);
     if (!out.success || !read) throw new Error(`${run.argv.join(" ")} failed: ${text}`);
@@ -275,7 +286,8 @@ async function treeRead(dir: string): Promise<string[]> {
     if (run.driver && driver !== run.driver) {
       throw new Error(`in ${run.cwd}: overlay ${driver}, expected ${run.driver}`);
     }
-    return { wall, read: Number(read[1]), cpu: Number(/@cpu ([\d.]+)/.exec(err)?.[1] ?? NaN) };
+    const measured = /@cpu ([\d.]+) @wall ([\d.]+)/.exec(err);
+    return { wall: Number(measured?.[2]), read: Number(read[1]), cpu: Number(measured?.[1]) };
   };
   const treeRuns = Number(Deno.env.get("BENCH_TREE_RUNS") ?? Math.min(runs, 5));
   const results = {
