@@ -3,8 +3,9 @@
  * image has every mount point the container needs (an empty `/home` serving for a home
  * directory under it), the root is the `squashfuse_ll` mount itself, read-only, with the
  * files' permissions enforced; a missing or symlinked mount point, or `--writable-tmpfs`,
- * brings the overlay back. As root and as the unprivileged test users (with subordinate
- * IDs, and without), through runc.
+ * brings the overlay back; `kill -9` leaves no mount behind. As root, as the unprivileged
+ * test users (with subordinate IDs, and without) and as an `--oci` image user mapped to a
+ * subordinate ID, through runc.
  */
 import assert from "node:assert/strict";
 import { busyboxRootfs } from "../_helpers/fixtures.ts";
@@ -12,6 +13,7 @@ import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
 import { siftoolNativeSif } from "../_helpers/siftool.ts";
 import { runAs, SHARED_DENO_DIR, type TestUser, testUser, USER_PATH } from "../_helpers/unpriv.ts";
 import { testWithTools } from "../_helpers/tools.ts";
+import { appImageSif } from "./_oci_app_image.ts";
 
 const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool"];
 
@@ -341,3 +343,36 @@ for (const subids of [false, true]) {
     },
   );
 }
+
+testWithTools(
+  "--oci: an image USER that is a subordinate ID reads the image mount itself",
+  TOOLS,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "singlet-rootfs-oci-" });
+    await Deno.chmod(dir, 0o755);
+    try {
+      const sif = await appImageSif(dir, { User: "app", WorkingDir: "/srv/app" });
+      const user = await testUser({ subids: true });
+      const result = await runAs(
+        user,
+        [
+          SINGLET_BIN,
+          "exec",
+          "--oci",
+          sif,
+          "sh",
+          "-c",
+          "id -u; pwd; head -c 5 /bin/sh | wc -c; cat /proc/self/mountinfo; touch x",
+        ],
+        { cwd: "/tmp" },
+      );
+      assert.notEqual(result.code, 0, "its own WORKDIR is read-only without --writable-tmpfs");
+      assert.match(result.stderr, /touch: x: Read-only file system/);
+      const [uid, cwd, bytes] = result.stdout.split("\n");
+      assert.deepEqual([uid, cwd, bytes], ["1234", "/srv/app", "5"]);
+      assert.equal(fsType(result.stdout, "/"), "fuse.squashfuse_ll", result.stdout);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
