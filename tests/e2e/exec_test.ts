@@ -350,6 +350,41 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
       },
     );
 
+    await t.step(
+      "-W keeps the contained /tmp, /var/tmp, home and --scratch in the work directory",
+      async () => {
+        const work = await Deno.makeTempDir({ prefix: "singlet-workdir-" });
+        await Deno.chmod(work, 0o777);
+        const out = ok(
+          await runner.run([
+            "exec",
+            "--contain",
+            "-W",
+            work,
+            "-S",
+            "/scratch/data",
+            "--pwd",
+            "/scratch/data",
+            sif,
+            "sh",
+            "-c",
+            'pwd; touch /tmp/t /var/tmp/v /scratch/data/s "$HOME/h" && echo written',
+          ]),
+          "workdir",
+        );
+        assert.equal(out, "/scratch/data\nwritten\n");
+        for (const path of ["tmp/t", "var_tmp/v", "scratch/_scratch_data/s", "home/h"]) {
+          assert.ok((await Deno.lstat(`${work}/${path}`)).isFile, `${path} is in the workdir`);
+        }
+        const again = ok(
+          await runner.run(["exec", "-c", "-W", work, sif, "ls", "/tmp", "/var/tmp"]),
+          "workdir reused",
+        );
+        assert.equal(again, "/tmp:\nt\n\n/var/tmp:\nv\n", "a later run sees the same files");
+        await Deno.remove(work, { recursive: true });
+      },
+    );
+
     await t.step("--env-file and SINGULARITY_BIND-style variables are honoured", async () => {
       const dir = await Deno.makeTempDir({ prefix: "singlet-envfile-" });
       await Deno.chmod(dir, 0o777);
