@@ -209,6 +209,18 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
           `HTTP=http://proxy:3128|SC=${sif}|LANG=en_US.UTF-8|` +
           "P=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
       );
+      const names = ok(
+        await runner.run([
+          "exec",
+          sif,
+          "sh",
+          "-c",
+          'echo "$SINGULARITY_NAME $APPTAINER_NAME $SINGULARITY_COMMAND"',
+        ]),
+        "names",
+      );
+      const base = sif.split("/").pop();
+      assert.equal(names, `${base} ${base} exec\n`);
       const clean = ok(
         await runner.run(
           ["exec", "--cleanenv", "--env", "SHADOWED=from flag", sif, "sh", "-c", script],
@@ -251,7 +263,7 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
       assert.equal(out, `${runner.home()}\n`, "home and /tmp are empty");
     });
 
-    await t.step("--hostname, --net and --ipc create their namespaces", async () => {
+    await t.step("--hostname, --net, --ipc, --uts and --pid create their namespaces", async () => {
       const host = ok(await runner.run(["exec", "--hostname", "box1", sif, "hostname"]), "h");
       assert.equal(host.trim(), "box1");
       const dev = ok(
@@ -262,6 +274,28 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         l.trim().split(":")[0]
       );
       assert.deepEqual(interfaces, ["lo"]);
+      // without the flags the container shares the caller's ipc and uts namespaces; it
+      // always has its own PID namespace (as in SingularityCE's OCI mode), --pid or not
+      const hostNs = new TextDecoder().decode(
+        (await new Deno.Command("sh", {
+          args: ["-c", "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts"],
+          stdout: "piped",
+        }).output()).stdout,
+      ).split("\n");
+      const ns = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; ps -o pid= -o comm=";
+      const shared = ok(await runner.run(["exec", sif, "sh", "-c", ns]), "shared").split("\n");
+      assert.deepEqual(shared.slice(0, 2), hostNs.slice(0, 2));
+      const own = ok(
+        await runner.run(["exec", "--ipc", "--uts", "--pid", sif, "sh", "-c", ns]),
+        "own namespaces",
+      ).split("\n");
+      assert.notEqual(own[0], hostNs[0], "--ipc gives a new ipc namespace");
+      assert.notEqual(own[1], hostNs[1], "--uts gives a new uts namespace");
+      for (const lines of [shared, own]) {
+        const pids = lines.slice(2).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]));
+        assert.equal(Math.min(...pids), 1, "only the container's processes are visible");
+        assert.ok(pids.length <= 4, `only the container's processes are visible: ${lines}`);
+      }
     });
 
     await t.step("-B binds a host path, read-only with :ro", async () => {
