@@ -261,6 +261,30 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         "contain",
       );
       assert.equal(out, `${runner.home()}\n`, "home and /tmp are empty");
+      const all = ok(
+        await runner.run(
+          [
+            "exec",
+            "-C",
+            sif,
+            "sh",
+            "-c",
+            'ls -A "$HOME" /tmp; echo "FOO=$FOO"; readlink /proc/self/ns/ipc',
+          ],
+          { FOO: "from host" },
+        ),
+        "containall",
+      ).split("\n");
+      assert.deepEqual(
+        all.slice(0, 4),
+        [`${runner.home()}:`, "", "/tmp:", "FOO="],
+        "-C also cleans the environment",
+      );
+      const hostIpc = new TextDecoder().decode(
+        (await new Deno.Command("readlink", { args: ["/proc/self/ns/ipc"], stdout: "piped" })
+          .output()).stdout,
+      ).trim();
+      assert.notEqual(all[4], hostIpc, "-C gives a new ipc namespace");
     });
 
     await t.step("--hostname, --net, --ipc, --uts and --pid create their namespaces", async () => {
