@@ -58,3 +58,44 @@ testWithTools("--nv binds the host's NVIDIA libraries, tools and devices", TOOLS
   assert.match(none.stderr, /--rocm: could not find any ROCm driver files/);
   await Deno.remove(root, { recursive: true });
 });
+
+testWithTools(
+  "--rocm binds the host's ROCm libraries, tools, /dev/kfd and /dev/dri",
+  TOOLS,
+  async () => {
+    const { sif } = await execImages();
+    const root = await Deno.makeTempDir({ prefix: "singlet-rocm-" });
+    await Deno.mkdir(`${root}/opt/rocm/lib`, { recursive: true });
+    await Deno.mkdir(`${root}/opt/rocm/bin`, { recursive: true });
+    await Deno.mkdir(`${root}/dev/dri`, { recursive: true });
+    for (const lib of ["libamdhip64.so.5", "librocm_smi64.so.5", "libcuda.so.1"]) {
+      await Deno.writeTextFile(`${root}/opt/rocm/lib/${lib}`, `fake ${lib}\n`);
+    }
+    await Deno.writeTextFile(`${root}/opt/rocm/bin/rocm-smi`, "#!/bin/sh\necho fake rocm-smi\n");
+    await Deno.chmod(`${root}/opt/rocm/bin/rocm-smi`, 0o755);
+    for (const dev of ["kfd", "nvidia0", "dri/renderD128"]) {
+      await Deno.writeTextFile(`${root}/dev/${dev}`, "");
+    }
+    await new Deno.Command("chmod", { args: ["-R", "a+rX", root] }).output();
+    const script =
+      "ls /.singularity.d/libs; rocm-smi; ls /dev/kfd /dev/dri; ls /dev | grep -c nvidia";
+    const expected =
+      "libamdhip64.so.5\nlibrocm_smi64.so.5\nfake rocm-smi\n/dev/kfd\n\n/dev/dri:\nrenderD128\n0\n";
+    const user = await testUser({ subids: true });
+    for (
+      const result of [
+        await runSinglet(["exec", "--rocm", sif, "sh", "-c", script], {
+          env: { SINGLET_GPU_ROOT: root },
+          cwd: "/tmp",
+        }),
+        await runAs(user, [SINGLET_BIN, "exec", "--rocm", sif, "sh", "-c", script], {
+          env: { SINGLET_GPU_ROOT: root },
+          cwd: "/tmp",
+        }),
+      ]
+    ) {
+      assert.equal(result.stdout, expected, result.stderr);
+    }
+    await Deno.remove(root, { recursive: true });
+  },
+);

@@ -209,6 +209,18 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
           `HTTP=http://proxy:3128|SC=${sif}|LANG=en_US.UTF-8|` +
           "P=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
       );
+      const names = ok(
+        await runner.run([
+          "exec",
+          sif,
+          "sh",
+          "-c",
+          'echo "$SINGULARITY_NAME $APPTAINER_NAME $SINGULARITY_COMMAND"',
+        ]),
+        "names",
+      );
+      const base = sif.split("/").pop();
+      assert.equal(names, `${base} ${base} exec\n`);
       const clean = ok(
         await runner.run(
           ["exec", "--cleanenv", "--env", "SHADOWED=from flag", sif, "sh", "-c", script],
@@ -249,9 +261,33 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         "contain",
       );
       assert.equal(out, `${runner.home()}\n`, "home and /tmp are empty");
+      const all = ok(
+        await runner.run(
+          [
+            "exec",
+            "-C",
+            sif,
+            "sh",
+            "-c",
+            'ls -A "$HOME" /tmp; echo "FOO=$FOO"; readlink /proc/self/ns/ipc',
+          ],
+          { FOO: "from host" },
+        ),
+        "containall",
+      ).split("\n");
+      assert.deepEqual(
+        all.slice(0, 4),
+        [`${runner.home()}:`, "", "/tmp:", "FOO="],
+        "-C also cleans the environment",
+      );
+      const hostIpc = new TextDecoder().decode(
+        (await new Deno.Command("readlink", { args: ["/proc/self/ns/ipc"], stdout: "piped" })
+          .output()).stdout,
+      ).trim();
+      assert.notEqual(all[4], hostIpc, "-C gives a new ipc namespace");
     });
 
-    await t.step("--hostname, --net and --ipc create their namespaces", async () => {
+    await t.step("--hostname, --net, --ipc, --uts and --pid create their namespaces", async () => {
       const host = ok(await runner.run(["exec", "--hostname", "box1", sif, "hostname"]), "h");
       assert.equal(host.trim(), "box1");
       const dev = ok(
@@ -262,6 +298,28 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         l.trim().split(":")[0]
       );
       assert.deepEqual(interfaces, ["lo"]);
+      // without the flags the container shares the caller's ipc and uts namespaces; it
+      // always has its own PID namespace (as in SingularityCE's OCI mode), --pid or not
+      const hostNs = new TextDecoder().decode(
+        (await new Deno.Command("sh", {
+          args: ["-c", "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts"],
+          stdout: "piped",
+        }).output()).stdout,
+      ).split("\n");
+      const ns = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/uts; ps -o pid= -o comm=";
+      const shared = ok(await runner.run(["exec", sif, "sh", "-c", ns]), "shared").split("\n");
+      assert.deepEqual(shared.slice(0, 2), hostNs.slice(0, 2));
+      const own = ok(
+        await runner.run(["exec", "--ipc", "--uts", "--pid", sif, "sh", "-c", ns]),
+        "own namespaces",
+      ).split("\n");
+      assert.notEqual(own[0], hostNs[0], "--ipc gives a new ipc namespace");
+      assert.notEqual(own[1], hostNs[1], "--uts gives a new uts namespace");
+      for (const lines of [shared, own]) {
+        const pids = lines.slice(2).filter(Boolean).map((l) => Number(l.trim().split(/\s+/)[0]));
+        assert.equal(Math.min(...pids), 1, "only the container's processes are visible");
+        assert.ok(pids.length <= 4, `only the container's processes are visible: ${lines}`);
+      }
     });
 
     await t.step("-B binds a host path, read-only with :ro", async () => {
@@ -347,6 +405,41 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         assert.notEqual(tmp.code, 0, "host /tmp is not bound with --no-mount tmp");
         await Deno.remove(marker);
         await Deno.remove(src, { recursive: true });
+      },
+    );
+
+    await t.step(
+      "-W keeps the contained /tmp, /var/tmp, home and --scratch in the work directory",
+      async () => {
+        const work = await Deno.makeTempDir({ prefix: "singlet-workdir-" });
+        await Deno.chmod(work, 0o777);
+        const out = ok(
+          await runner.run([
+            "exec",
+            "--contain",
+            "-W",
+            work,
+            "-S",
+            "/scratch/data",
+            "--pwd",
+            "/scratch/data",
+            sif,
+            "sh",
+            "-c",
+            'pwd; touch /tmp/t /var/tmp/v /scratch/data/s "$HOME/h" && echo written',
+          ]),
+          "workdir",
+        );
+        assert.equal(out, "/scratch/data\nwritten\n");
+        for (const path of ["tmp/t", "var_tmp/v", "scratch/_scratch_data/s", "home/h"]) {
+          assert.ok((await Deno.lstat(`${work}/${path}`)).isFile, `${path} is in the workdir`);
+        }
+        const again = ok(
+          await runner.run(["exec", "-c", "-W", work, sif, "ls", "/tmp", "/var/tmp"]),
+          "workdir reused",
+        );
+        assert.equal(again, "/tmp:\nt\n\n/var/tmp:\nv\n", "a later run sees the same files");
+        await Deno.remove(work, { recursive: true });
       },
     );
 

@@ -1,0 +1,48 @@
+/**
+ * `singlet shell` on a terminal: the container gets a TTY of its own, the prompt is
+ * Singularity's (`Singlet> `), and the shell's exit status is singlet's. `script` (util-linux)
+ * provides the pseudo-terminal a user's terminal would.
+ */
+import assert from "node:assert/strict";
+import { SINGLET_BIN } from "../_helpers/singlet.ts";
+import { runAs, testUser } from "../_helpers/unpriv.ts";
+import { testWithTools } from "../_helpers/tools.ts";
+import { execImages } from "./_exec_images.ts";
+
+const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool", "script"];
+const TYPED = 'tty; echo "prompt=[$PS1]"; exit 7\n';
+
+function shellOnTerminal(sif: string): string[] {
+  return ["script", "-qec", `${SINGLET_BIN} shell ${sif}`, "/dev/null"];
+}
+
+function assertInteractive(result: { code: number; stdout: string; stderr: string }): void {
+  const lines = result.stdout.replaceAll("\r", "").split("\n");
+  assert.equal(result.code, 7, `the shell's exit status is singlet's: ${result.stderr}`);
+  assert.ok(lines.some((l) => /^\/dev\/pts\/\d+$/.test(l)), `a TTY inside: ${result.stdout}`);
+  assert.ok(lines.includes("prompt=[Singlet> ]"), `Singularity's prompt: ${result.stdout}`);
+  assert.ok(lines.some((l) => l.startsWith("Singlet> tty;")), "the prompt was shown");
+}
+
+testWithTools("shell gives an interactive shell on a TTY, as root", TOOLS, async () => {
+  const { sif } = await execImages();
+  const child = new Deno.Command(shellOnTerminal(sif)[0]!, {
+    args: shellOnTerminal(sif).slice(1),
+    cwd: "/tmp",
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(TYPED));
+  await writer.close();
+  const out = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  assertInteractive({ code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) });
+});
+
+testWithTools("shell gives an interactive shell on a TTY, as a user", TOOLS, async () => {
+  const { sif } = await execImages();
+  const user = await testUser({ subids: true });
+  assertInteractive(await runAs(user, shellOnTerminal(sif), { cwd: "/tmp", stdin: TYPED }));
+});
