@@ -200,6 +200,22 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
         assert.ok(fsType(out, runner.home()), "the home directory is bound");
       });
 
+      await t.step("--fakeroot runs as root on the image mount itself", async () => {
+        const out = ok(
+          await runner.run([
+            "exec",
+            "--fakeroot",
+            full,
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/mountinfo",
+          ]),
+          "fakeroot",
+        );
+        assert.match(out, /^0\n/);
+        assert.equal(fsType(out, "/"), "fuse.squashfuse_ll", out);
+      });
+
       await t.step("the image's file permissions still hold", async () => {
         const read = await runner.run(["exec", full, "cat", "/root-only"]);
         if (runner.rootInside) assert.equal(read.stdout, "secret\n", read.stderr);
