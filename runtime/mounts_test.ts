@@ -86,13 +86,20 @@ function dir(path: string): MountPoint {
 
 Deno.test("the mount-point check accepts an image with everything, of the right kinds", async () => {
   const lower = await Deno.makeTempDir();
-  for (const d of ["proc", "sys", "dev", "tmp", "etc", "home", "root", "my dir"]) {
+  for (const d of ["proc", "sys", "dev", "tmp", "etc", "home", "root", "it's [a] *"]) {
     await Deno.mkdir(`${lower}/${d}`);
   }
   await Deno.writeTextFile(`${lower}/etc/hosts`, "");
   const hosts = { path: "etc/hosts", directory: false, exact: false };
   assert.deepEqual(
-    await check(lower, [dir("proc"), dir("sys"), dir("tmp"), dir("root"), dir("my dir"), hosts]),
+    await check(lower, [
+      dir("proc"),
+      dir("sys"),
+      dir("tmp"),
+      dir("root"),
+      dir("it's [a] *"),
+      hosts,
+    ]),
     [true, []],
   );
   // a directory where a file is bound, a file where a directory is
@@ -112,6 +119,8 @@ Deno.test("the mount-point check puts a tmpfs only on an empty directory", async
     await check(lower, [dir("home/alice"), dir("home/bob/deep"), lib]),
     [true, ["home", ".singularity.d/libs"]],
   );
+  await Deno.mkdir(`${lower}/it's [a] *`);
+  assert.deepEqual(await check(lower, [dir("it's [a] */x")]), [true, ["it's [a] *"]]);
   // missing at the top (the root is never covered), or in a directory with something in it
   assert.deepEqual(await check(lower, [dir("work/proj")]), [false, []]);
   assert.deepEqual(await check(lower, [dir("etc/ssl")]), [false, []]);
