@@ -141,29 +141,18 @@ unset singlet_inject singlet_restore singlet_injected singlet_script singlet_def
 unset singlet_app singlet_app_done singlet_app_sourced singlet_app_env
 
 # As PID 1 of the container's PID namespace the payload would ignore every signal it has
-# no handler for (SIGTERM from a batch system included): run it as a child instead and
-# pass signals on; when PID 1 exits the kernel ends whatever the payload left behind.
+# no handler for (SIGTERM from a batch system included). So it runs as a child, in the
+# foreground (a background child of a shell starts with SIGINT and SIGQUIT ignored), and
+# singlet sends signals to the container's process group, as a terminal does; PID 1 only
+# has to survive them: a handler, not an ignore, which the payload would inherit. When
+# PID 1 exits the kernel ends whatever the payload left behind.
 singlet_run() {
     if [ "\$\$" != 1 ]; then
         exec "\$@"
     fi
-    exec 3<&0
-    "\$@" 0<&3 3<&- &
-    singlet_child=\$!
-    exec 3<&-
-    trap 'kill -HUP "\$singlet_child" 2>/dev/null' HUP
-    trap 'kill -INT "\$singlet_child" 2>/dev/null' INT
-    trap 'kill -QUIT "\$singlet_child" 2>/dev/null' QUIT
-    trap 'kill -TERM "\$singlet_child" 2>/dev/null' TERM
-    trap 'kill -USR1 "\$singlet_child" 2>/dev/null' USR1
-    trap 'kill -USR2 "\$singlet_child" 2>/dev/null' USR2
-    while :; do
-        wait "\$singlet_child"
-        singlet_status=\$?
-        if ! kill -0 "\$singlet_child" 2>/dev/null; then
-            exit "\$singlet_status"
-        fi
-    done
+    trap : HUP INT QUIT TERM USR1 USR2
+    "\$@"
+    exit \$?
 }
 
 case $singlet_action in

@@ -34,14 +34,13 @@ export class Crun implements OciRuntime {
   }
 
   /**
-   * The command line that signals a container.
+   * The command line that prints the container's state (JSON with the init's "pid").
    *
    * @param stateRoot State directory (`--root`).
    * @param id Container id.
-   * @param signal Signal name.
-   * @returns `crun kill` command line.
+   * @returns `crun state` command line.
    */
-  killArgs(stateRoot: string, id: string, signal: string): string[] {
-    return ["crun", "--root", stateRoot, "kill", id, signal.replace(/^SIG/, "")];
+  stateArgs(stateRoot: string, id: string): string[] {
+    return ["crun", "--root", stateRoot, "state", id];
   }
 }

@@ -29,7 +29,7 @@ import {
   rootfsPaths,
   type RootfsSetup,
 } from "./mounts.ts";
-import { chooseRuntime, type OciRuntime } from "./oci_runtime.ts";
+import { chooseRuntime, type OciRuntime, signalPayloadArgs } from "./oci_runtime.ts";
 import { applyResources, checkCgroups, ownCgroup, type ResourceLimits } from "./resources.ts";
 import { withDeviceRules } from "./device_rules.ts";
 import {
@@ -528,8 +528,9 @@ export async function launch(options: LaunchOptions): Promise<number> {
       capabilities,
       noNewPrivileges: !!options.noPrivs || processUid !== 0,
       namespaces: {
-        // always (as SingularityCE's OCI mode): when the payload's PID 1 exits, whatever it
-        // left running dies with it; the action script keeps signals working under PID 1
+        // always (as SingularityCE's OCI mode): when PID 1 exits, whatever the payload left
+        // running dies with it. Signals reach the payload through its process group
+        // (signalPayloadArgs), PID 1 being the action script.
         pid: true,
         ipc: !!(options.ipc || options.containall),
         uts: !!options.uts,
@@ -572,15 +573,27 @@ export async function launch(options: LaunchOptions): Promise<number> {
     log.debug(`runtime ${runtime.name}`);
     if (pending) return 128 + (SIGNAL_NUMBER[pending] ?? 0);
 
+    // Ctrl-C on a terminal signals singlet's whole foreground process group. nsenter
+    // (which waits for the runtime) has no handler and would die, ending the session
+    // before the payload could act; started with SIGINT ignored it lives on, and the
+    // runtime's Go signal handling takes SIGINT back (Go does so for SIGINT and SIGHUP
+    // only, so nothing else may be ignored here: the container would inherit it).
+    // singlet forwards the signal (below): the container runs in a session of its own.
     const child = spawnCommand(
-      [...session.enterArgs(), ...runtime.runArgs(stateRoot, session.dir, session.id)],
+      [
+        "sh",
+        "-c",
+        'trap "" INT; exec "$@"',
+        "sh",
+        ...session.enterArgs(),
+        ...runtime.runArgs(stateRoot, session.dir, session.id),
+      ],
       { stdin: "inherit", stdout: "inherit", stderr: "inherit" },
     );
-    const interactive = Deno.stdin.isTerminal();
     forward = (signal) => {
-      // Ctrl-C in a terminal already reached the runtime and the container.
-      if (signal === "SIGINT" && interactive) return;
-      void session.run(runtime.killArgs(stateRoot, session.id, signal)).catch(() => {});
+      void session.run(signalPayloadArgs(runtime, stateRoot, session.id, signal)).catch(
+        () => {},
+      );
     };
     const status = await child.status;
     forward = undefined;

@@ -25,14 +25,43 @@ export interface OciRuntime {
    */
   runArgs(stateRoot: string, bundle: string, id: string): string[];
   /**
-   * The command line that signals a container.
+   * The command line that prints the container's state as JSON (with the init's "pid").
    *
    * @param stateRoot The runtime's state directory.
    * @param id The container id.
-   * @param signal A signal name such as "SIGTERM".
-   * @returns The command line that sends the signal to the container's process.
+   * @returns The `state` command line.
    */
-  killArgs(stateRoot: string, id: string, signal: string): string[];
+  stateArgs(stateRoot: string, id: string): string[];
+}
+
+/**
+ * The command line (run in the session's PID namespace) that sends a signal to the
+ * container's payload the way a terminal does: to the process group of the container's
+ * init (runc and crun make it a session leader), so the payload gets it even though the
+ * action script is PID 1, which only ignores it. `runtime kill` would reach PID 1 alone.
+ *
+ * @param runtime The runtime that runs the container.
+ * @param stateRoot The runtime's state directory.
+ * @param id The container id.
+ * @param signal A signal name such as "SIGTERM".
+ * @returns An `sh -c` command line.
+ */
+export function signalPayloadArgs(
+  runtime: OciRuntime,
+  stateRoot: string,
+  id: string,
+  signal: string,
+): string[] {
+  const name = signal.replace(/^SIG/, "");
+  return [
+    "sh",
+    "-c",
+    `pid=$("$@" | sed -n 's/.*"pid" *: *\\([0-9][0-9]*\\).*/\\1/p' | head -n 1)
+[ -n "$pid" ] || exit 1
+kill -s ${name} -- "-$pid" 2>/dev/null || kill -s ${name} "$pid"`,
+    "sh",
+    ...runtime.stateArgs(stateRoot, id),
+  ];
 }
 
 /** How a runtime probe went. */

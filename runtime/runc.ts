@@ -24,14 +24,13 @@ export class Runc implements OciRuntime {
   }
 
   /**
-   * The command line that signals a container.
+   * The command line that prints the container's state (JSON with the init's "pid").
    *
    * @param stateRoot State directory (`--root`).
    * @param id Container id.
-   * @param signal Signal name.
-   * @returns `runc kill` command line.
+   * @returns `runc state` command line.
    */
-  killArgs(stateRoot: string, id: string, signal: string): string[] {
-    return ["runc", "--root", stateRoot, "kill", id, signal.replace(/^SIG/, "")];
+  stateArgs(stateRoot: string, id: string): string[] {
+    return ["runc", "--root", stateRoot, "state", id];
   }
 }

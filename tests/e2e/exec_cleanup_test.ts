@@ -101,25 +101,28 @@ for (const asUser of [false, true]) {
     await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
   });
 
-  testWithTools(`SIGTERM to singlet as ${who} reaches the container`, TOOLS, async () => {
-    const { sif } = await execImages();
-    const marker = `sleep ${31000 + (asUser ? 1 : 0)}`;
-    const { child, stateDir } = await spawnSinglet(asUser, [
-      "exec",
-      sif,
-      "sh",
-      "-c",
-      `trap 'echo got TERM; exit 42' TERM; ${marker} & wait`,
-    ]);
-    await waitFor("the container", async () => (await processesWith(marker)).length > 0);
-    child.kill("SIGTERM");
-    const output = await child.output();
-    assert.equal(output.code, 42, new TextDecoder().decode(output.stderr));
-    assert.equal(new TextDecoder().decode(output.stdout), "got TERM\n");
-    await waitFor("the sleep to go", async () => (await processesWith(marker)).length === 0);
-    assert.deepEqual(await sessions(stateDir), []);
-    await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
-  });
+  for (const [signal, status, offset] of [["SIGTERM", 42, 0], ["SIGINT", 43, 2]] as const) {
+    testWithTools(`${signal} to singlet as ${who} reaches the container`, TOOLS, async () => {
+      const { sif } = await execImages();
+      const name = signal.slice(3);
+      const marker = `sleep ${31000 + offset + (asUser ? 1 : 0)}`;
+      const { child, stateDir } = await spawnSinglet(asUser, [
+        "exec",
+        sif,
+        "sh",
+        "-c",
+        `trap 'echo got ${name}; exit ${status}' ${name}; ${marker} & wait`,
+      ]);
+      await waitFor("the container", async () => (await processesWith(marker)).length > 0);
+      child.kill(signal);
+      const output = await child.output();
+      assert.equal(output.code, status, new TextDecoder().decode(output.stderr));
+      assert.equal(new TextDecoder().decode(output.stdout), `got ${name}\n`);
+      await waitFor("the sleep to go", async () => (await processesWith(marker)).length === 0);
+      assert.deepEqual(await sessions(stateDir), []);
+      await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
+    });
+  }
 
   testWithTools(
     `kill -9 of singlet as ${who} ends the container at once and the next run cleans up`,

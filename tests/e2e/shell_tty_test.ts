@@ -46,3 +46,32 @@ testWithTools("shell gives an interactive shell on a TTY, as a user", TOOLS, asy
   const user = await testUser({ subids: true });
   assertInteractive(await runAs(user, shellOnTerminal(sif), { cwd: "/tmp", stdin: TYPED }));
 });
+
+testWithTools("Ctrl-C on a terminal reaches the payload's own handler", TOOLS, async () => {
+  const { sif } = await execImages();
+  const payload = `trap 'echo got INT; exit 43' INT; echo ready; sleep 30 & wait`;
+  const child = new Deno.Command("script", {
+    args: ["-qec", `${SINGLET_BIN} exec ${sif} sh -c "${payload}"`, "/dev/null"],
+    cwd: "/tmp",
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let seen = "";
+  while (!seen.includes("ready")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+  }
+  const writer = child.stdin.getWriter();
+  await writer.write(new Uint8Array([3])); // what the terminal sends for Ctrl-C
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    seen += new TextDecoder().decode(chunk.value);
+  }
+  await writer.close().catch(() => {});
+  const status = await child.status;
+  await child.stderr.cancel();
+  assert.match(seen, /got INT/, "the payload's trap ran");
+  assert.equal(status.code, 43, "the payload's exit status is singlet's");
+});
