@@ -9,11 +9,12 @@
  */
 import assert from "node:assert/strict";
 import { busyboxRootfs } from "../_helpers/fixtures.ts";
-import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
+import { SINGLET_BIN } from "../_helpers/singlet.ts";
 import { siftoolNativeSif } from "../_helpers/siftool.ts";
-import { runAs, SHARED_DENO_DIR, type TestUser, testUser, USER_PATH } from "../_helpers/unpriv.ts";
+import { runAs, SHARED_DENO_DIR, testUser, USER_PATH } from "../_helpers/unpriv.ts";
 import { testWithTools } from "../_helpers/tools.ts";
 import { appImageSif } from "./_oci_app_image.ts";
+import { asRoot, asUser, ok } from "./_runners.ts";
 
 const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool"];
 
@@ -72,57 +73,6 @@ async function build(): Promise<Images> {
   return { dir, full, symlinked };
 }
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-type Runner = {
-  name: string;
-  /** The caller's uid outside. */
-  uid: () => number;
-  /** Whether the process is root inside. */
-  rootInside: boolean;
-  home: () => string;
-  user: () => Promise<TestUser | undefined>;
-  run: (args: string[], cwd?: string) => Promise<Result>;
-};
-
-function asRoot(): Runner {
-  return {
-    name: "root",
-    uid: () => 0,
-    rootInside: true,
-    home: () => "/root",
-    user: () => Promise.resolve(undefined),
-    run: (args, cwd) => runSinglet(args, { cwd: cwd ?? "/tmp" }),
-  };
-}
-
-function asUser(subids: boolean): Runner {
-  let user: TestUser | undefined;
-  const get = async () => user ??= await testUser({ subids });
-  return {
-    name: subids ? "a user with subids" : "a user without subids",
-    uid: () => user!.uid,
-    rootInside: !subids,
-    home: () => user!.home,
-    user: get,
-    run: async (args, cwd) =>
-      await runAs(await get(), [SINGLET_BIN, ...args], {
-        env: { NO_COLOR: "1" },
-        ...(cwd ? { cwd } : {}),
-        timeoutMs: 60_000,
-      }),
-  };
-}
-
-function ok(result: Result, what: string): string {
-  assert.equal(result.code, 0, `${what}: exit ${result.code}\n${result.stderr}`);
-  return result.stdout;
-}
-
 /** The file system type of the mount at `path` in a mountinfo text (the last one wins). */
 function fsType(mountinfo: string, path: string): string | undefined {
   const line = mountinfo.split("\n").findLast((l) => l.split(" ")[4] === path);
@@ -174,6 +124,7 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
               `pwd; echo "$HOME"; touch ./${name} "$HOME/${name}" /tmp/${name}.tmp && echo w;` +
               "grep -c ' - overlay ' /proc/self/mountinfo || true",
             ],
+            {},
             work,
           ),
           "binds",

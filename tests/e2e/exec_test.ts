@@ -6,69 +6,14 @@
  * left behind.
  */
 import assert from "node:assert/strict";
-import { runSinglet, SINGLET_BIN } from "../_helpers/singlet.ts";
-import { runAs, type TestUser, testUser } from "../_helpers/unpriv.ts";
 import { testWithTools } from "../_helpers/tools.ts";
 import { execImages } from "./_exec_images.ts";
+import { asRoot, asUser, ok } from "./_runners.ts";
 
 const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool"];
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Who runs singlet: root, or a test user. */
-type Runner = {
-  name: string;
-  /** uid outside (the caller's). */
-  uid: () => number;
-  /** uid inside: the caller's, except without subids (root mapped to the caller). */
-  inside: () => number;
-  gid: () => number;
-  home: () => string;
-  run: (args: string[], env?: Record<string, string>, cwd?: string) => Promise<Result>;
-};
-
-function asRoot(): Runner {
-  return {
-    name: "root",
-    uid: () => 0,
-    inside: () => 0,
-    gid: () => 0,
-    home: () => "/root",
-    run: (args, env, cwd) =>
-      runSinglet(args, { env: { ...env }, ...(cwd ? { cwd } : { cwd: "/tmp" }) }),
-  };
-}
-
-function asUser(subids: boolean): Runner {
-  let user: TestUser | undefined;
-  return {
-    name: subids ? "an unprivileged user with subids" : "an unprivileged user without subids",
-    uid: () => user!.uid,
-    inside: () => subids ? user!.uid : 0,
-    gid: () => user!.gid,
-    home: () => user!.home,
-    run: async (args, env, cwd) => {
-      user ??= await testUser({ subids });
-      return await runAs(user, [SINGLET_BIN, ...args], {
-        env: { NO_COLOR: "1", ...env },
-        ...(cwd ? { cwd } : {}),
-        timeoutMs: 60_000,
-      });
-    },
-  };
-}
-
 function statusField(status: string, field: string): string {
   return new RegExp(`^${field}:\\s*(.*)$`, "m").exec(status)?.[1]?.trim() ?? "";
-}
-
-function ok(result: Result, what: string): string {
-  assert.equal(result.code, 0, `${what}: exit ${result.code}\n${result.stderr}`);
-  return result.stdout;
 }
 
 for (const runner of [asRoot(), asUser(true), asUser(false)]) {
