@@ -4,51 +4,12 @@
  * directory after the next run; SIGTERM to singlet reaches the container.
  */
 import assert from "node:assert/strict";
-import { SINGLET_BIN } from "../_helpers/singlet.ts";
-import { SHARED_DENO_DIR, testUser, USER_PATH } from "../_helpers/unpriv.ts";
 import { testWithTools } from "../_helpers/tools.ts";
+import { testUser } from "../_helpers/unpriv.ts";
 import { execImages } from "./_exec_images.ts";
+import { processesWith, sessions, spawnSinglet, waitFor } from "./_spawn.ts";
 
 const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool"];
-
-interface Spawned {
-  child: Deno.ChildProcess;
-  stateDir: string;
-}
-
-/** Start singlet as root or as the test user, with its own state directory. */
-async function spawnSinglet(
-  asUser: boolean,
-  args: string[],
-  reuse?: string,
-): Promise<Spawned> {
-  const stateDir = reuse ?? await Deno.makeTempDir({ prefix: "singlet-state-" });
-  let argv = [SINGLET_BIN, ...args];
-  const env: Record<string, string> = {
-    PATH: USER_PATH,
-    DENO_DIR: SHARED_DENO_DIR,
-    NO_COLOR: "1",
-    SINGLET_STATEDIR: reuse ?? `${stateDir}/s`,
-  };
-  if (asUser) {
-    const user = await testUser({ subids: true });
-    if (!reuse) await Deno.chown(stateDir, user.uid, user.gid);
-    argv = ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", ...argv];
-    Object.assign(env, { HOME: user.home, USER: user.name });
-  } else {
-    env.HOME = "/root";
-  }
-  const child = new Deno.Command(argv[0]!, {
-    args: argv.slice(1),
-    clearEnv: true,
-    env,
-    cwd: "/tmp",
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  return { child, stateDir: reuse ?? `${stateDir}/s` };
-}
 
 /** The host cgroup directories (any controller) named `name`. */
 async function cgroupsNamed(name: string): Promise<string[]> {
@@ -62,30 +23,6 @@ async function cgroupsNamed(name: string): Promise<string[]> {
     stdout: "piped",
   }).output();
   return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean);
-}
-
-/** Host processes whose command line is `marker`, or contains it with `partial`. */
-async function processesWith(marker: string, partial = false): Promise<string[]> {
-  const out = await new Deno.Command("ps", { args: ["-eo", "args"], stdout: "piped" }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((line) =>
-    partial ? line.includes(marker) && !line.startsWith("ps ") : line.trim() === marker
-  );
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function sessions(stateDir: string): Promise<string[]> {
-  try {
-    return (await Array.fromAsync(Deno.readDir(`${stateDir}/sessions`))).map((e) => e.name);
-  } catch {
-    return [];
-  }
 }
 
 for (const asUser of [false, true]) {

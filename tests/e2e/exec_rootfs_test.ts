@@ -11,9 +11,10 @@ import assert from "node:assert/strict";
 import { busyboxRootfs } from "../_helpers/fixtures.ts";
 import { SINGLET_BIN } from "../_helpers/singlet.ts";
 import { siftoolNativeSif } from "../_helpers/siftool.ts";
-import { runAs, SHARED_DENO_DIR, testUser, USER_PATH } from "../_helpers/unpriv.ts";
+import { runAs, testUser } from "../_helpers/unpriv.ts";
 import { testWithTools } from "../_helpers/tools.ts";
 import { appImageSif } from "./_oci_app_image.ts";
+import { hostMountinfo, processesWith, sessions, spawnSinglet, waitFor } from "./_spawn.ts";
 import { asRoot, asUser, ok } from "./_runners.ts";
 
 const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool"];
@@ -239,28 +240,6 @@ for (const runner of [asRoot(), asUser(true), asUser(false)]) {
   );
 }
 
-async function hostMountinfo(): Promise<string> {
-  const out = await new Deno.Command("cat", { args: ["/proc/self/mountinfo"], stdout: "piped" })
-    .output();
-  return new TextDecoder().decode(out.stdout);
-}
-
-/** Host processes whose command line is `text`, or contains it with `partial`. */
-async function processesWith(text: string, partial = false): Promise<string[]> {
-  const out = await new Deno.Command("ps", { args: ["-eo", "args"], stdout: "piped" }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((line) =>
-    partial ? line.includes(text) && !line.startsWith("ps ") : line.trim() === text
-  );
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>) {
-  const deadline = Date.now() + 15_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 for (const subids of [false, true]) {
   const who = subids ? "an unprivileged user" : "root";
   testWithTools(
@@ -268,49 +247,29 @@ for (const subids of [false, true]) {
     TOOLS,
     async () => {
       const { full } = await images();
-      const state = await Deno.makeTempDir({ prefix: "singlet-rootfs-state-" });
-      const user = subids ? await testUser({ subids: true }) : undefined;
-      if (user) await Deno.chown(state, user.uid, user.gid);
-      const env = {
-        PATH: USER_PATH,
-        DENO_DIR: SHARED_DENO_DIR,
-        NO_COLOR: "1",
-        SINGLET_STATEDIR: `${state}/s`,
-        HOME: user?.home ?? "/root",
-        USER: user?.name ?? "root",
-      };
-      const prefix = user
-        ? ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups"]
-        : [];
-      const start = (args: string[]) => {
-        const argv = [...prefix, SINGLET_BIN, ...args];
-        return new Deno.Command(argv[0]!, {
-          args: argv.slice(1),
-          clearEnv: true,
-          env,
-          cwd: "/tmp",
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-      };
       const marker = `sleep ${33000 + (subids ? 1 : 0)}`;
-      const child = start(["--debug", "exec", full, ...marker.split(" ")]);
+      const { child, stateDir } = await spawnSinglet(subids, [
+        "--debug",
+        "exec",
+        full,
+        ...marker.split(" "),
+      ]);
       await waitFor("the container", async () => (await processesWith(marker)).length > 0);
-      const [session] = await Array.fromAsync(Deno.readDir(`${state}/s/sessions`));
+      const [session] = await sessions(stateDir);
       child.kill("SIGKILL");
       const killed = await child.output();
       assert.match(new TextDecoder().decode(killed.stderr), /overlay: none/);
       await waitFor("the container to die", async () => (await processesWith(marker)).length === 0);
       await waitFor(
         "helpers to die",
-        async () => (await processesWith(session!.name, true)).length === 0,
+        async () => (await processesWith(session!, true)).length === 0,
       );
-      assert.doesNotMatch(await hostMountinfo(), new RegExp(session!.name), "no mount on the host");
-      const next = await start(["exec", full, "true"]).output();
+      assert.doesNotMatch(await hostMountinfo(), new RegExp(session!), "no mount on the host");
+      const next = await (await spawnSinglet(subids, ["exec", full, "true"], stateDir)).child
+        .output();
       assert.equal(next.code, 0, new TextDecoder().decode(next.stderr));
-      assert.deepEqual(await Array.fromAsync(Deno.readDir(`${state}/s/sessions`)), []);
-      await Deno.remove(state, { recursive: true });
+      assert.deepEqual(await sessions(stateDir), []);
+      await Deno.remove(stateDir.replace(/\/s$/, ""), { recursive: true });
     },
   );
 }
