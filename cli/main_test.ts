@@ -18,6 +18,12 @@ Deno.test("singlet help check prints the check verb's help", async () => {
   await assertGolden(golden("check"), result.stdout);
 });
 
+Deno.test("singlet squashfs pack --help lists the compressors and their levels", async () => {
+  const result = await runSinglet(["squashfs", "pack", "--help"]);
+  assert.equal(result.code, 0);
+  await assertGolden(golden("squashfs-pack"), result.stdout);
+});
+
 Deno.test("singlet version and --version print the version from deno.json", async () => {
   for (const args of [["version"], ["--version"]]) {
     const result = await runSinglet(args);

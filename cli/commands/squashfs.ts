@@ -236,13 +236,14 @@ export function registerSquashfsPack(program: Command): void {
       "source directories or layer tars (applied in order, with OCI whiteouts); the last argument is the output image",
     )
     .addOption(
-      new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd", "lz4"]).default(
-        "gzip",
-      ),
+      new Option("--comp <compressor>", "compressor").choices(["gzip", "zstd", "xz", "lz4"])
+        .default(
+          "gzip",
+        ),
     )
     .option(
       "--level <n>",
-      `compression level (gzip 1-9, default ${DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3; lz4 none)`,
+      `compression level (gzip 1-9, default ${DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3; xz preset 0-9, default 6; lz4 none)`,
     )
     .option("--block-size <bytes>", "data block size, 4K to 1M", "131072")
     .option("--all-root", "make every file owned by root (uid and gid 0)")
@@ -272,10 +273,14 @@ export function registerSquashfsPack(program: Command): void {
       if (opts.comp === "lz4" && opts.level !== undefined) {
         throw new UsageError("Cannot use --level with --comp lz4: lz4 has no levels");
       }
-      const maxLevel = opts.comp === "gzip" ? 9 : 22;
+      const [minLevel, maxLevel] = opts.comp === "gzip"
+        ? [1, 9]
+        : opts.comp === "xz"
+        ? [0, 9]
+        : [1, 22];
       const level = opts.level === undefined
         ? undefined
-        : integer(opts.level, "--level", 1, maxLevel);
+        : integer(opts.level, "--level", minLevel, maxLevel);
       // Directories' xattrs come from one getfattr run per tree (Deno cannot read them),
       // started now: they walk the trees while the writer's workers start.
       const xattrs = opts.xattrs === false ? undefined : startedEarly(

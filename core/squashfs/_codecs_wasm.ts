@@ -1,5 +1,5 @@
 /**
- * Loader and marshaller for `wasm/gen/codecs.wasm` (crate `wasm/codecs`): LZ4 block
+ * Loader and marshaller for `wasm/gen/codecs.wasm` (crate `wasm/codecs`): LZ4 and xz
  * compression for the writer and xz / lzma decompression for the reader, the codecs no Deno
  * built-in provides. Raw `extern "C"` (ptr, len) ABI, like the other crates.
  *
@@ -7,7 +7,7 @@
  */
 import { SqfsWasmError } from "./_sqfs_read_wasm.ts";
 
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -18,6 +18,14 @@ interface Exports {
   cx_error_len(): number;
   cx_out_ptr(): number;
   cx_lz4_compress(src: number, len: number, dst: number, cap: number): number;
+  cx_xz_compress(
+    src: number,
+    len: number,
+    dst: number,
+    cap: number,
+    preset: number,
+    dictSize: number,
+  ): number;
   cx_xz_decompress(src: number, len: number, cap: number): number;
   cx_lzma_decompress(src: number, len: number, cap: number): number;
 }
@@ -25,8 +33,8 @@ interface Exports {
 let bytes: Promise<Uint8Array> | undefined;
 
 /**
- * The module's bytes, decoded once per process and lazily (only LZ4 writers and xz/lzma
- * readers need them). The literal specifier lets `deno compile` embed the base64 module.
+ * The module's bytes, decoded once per process and lazily (only LZ4 and xz writers and
+ * xz/lzma readers need them). The literal specifier lets `deno compile` embed the base64 module.
  *
  * @returns The WebAssembly binary (shared: do not modify).
  */
@@ -74,12 +82,12 @@ export class Codecs {
     return this.#in;
   }
 
-  #error(code: number, what: string): never {
+  #error(code: number, what: string, verb = "decompress"): never {
     const m = new Uint8Array(this.#x.memory.buffer, this.#x.cx_error_ptr(), this.#x.cx_error_len());
     const text = new TextDecoder().decode(m);
     // An unsupported feature is the reader's "unsupported" error, not corruption.
     if (code === -2) throw new SqfsWasmError(code, text);
-    throw new RangeError(`Cannot decompress ${what}: ${text}`);
+    throw new RangeError(`Cannot ${verb} ${what}: ${text}`);
   }
 
   /**
@@ -89,6 +97,31 @@ export class Codecs {
    * @returns The compressed bytes (a copy), or `undefined` when they are not smaller.
    */
   lz4Compress(src: Uint8Array): Uint8Array | undefined {
+    return this.#compress(src, (i, n, o, cap) => this.#x.cx_lz4_compress(i, n, o, cap));
+  }
+
+  /**
+   * Compress one block into one .xz stream (CRC32 check, one LZMA2 block), as SquashFS
+   * stores xz blocks (`mksquashfs -comp xz`).
+   *
+   * @param src The block.
+   * @param preset The xz preset, 0 to 9 (mksquashfs uses 6).
+   * @param dictSize The LZMA2 dictionary size: the image's block size (what Linux
+   *   allocates for an xz image without compressor options).
+   * @returns The compressed bytes (a copy), or `undefined` when they are not smaller.
+   */
+  xzCompress(src: Uint8Array, preset: number, dictSize: number): Uint8Array | undefined {
+    return this.#compress(src, (i, n, o, cap) => {
+      const r = this.#x.cx_xz_compress(i, n, o, cap, preset, dictSize);
+      if (r < 0) this.#error(r, "an xz block", "compress");
+      return r;
+    });
+  }
+
+  #compress(
+    src: Uint8Array,
+    fn: (src: number, len: number, dst: number, cap: number) => number,
+  ): Uint8Array | undefined {
     const inPtr = this.#input(src);
     const cap = src.length - 1;
     if (cap <= 0) return undefined;
@@ -97,7 +130,7 @@ export class Codecs {
       this.#outCap = Math.max(cap, 65536);
       this.#out = this.#x.cx_alloc(this.#outCap);
     }
-    const n = this.#x.cx_lz4_compress(inPtr, src.length, this.#out, cap);
+    const n = fn(inPtr, src.length, this.#out, cap);
     if (n <= 0) return undefined;
     return new Uint8Array(this.#x.memory.buffer, this.#out, n).slice();
   }
@@ -160,6 +193,44 @@ export function workerLz4Compressor(wasm: Uint8Array): (b: Uint8Array) => Uint8A
     }
     new Uint8Array(x.memory.buffer, inPtr, b.length).set(b);
     const n = b.length > 1 ? x.cx_lz4_compress(inPtr, b.length, outPtr, b.length - 1) : 0;
+    return n > 0 ? new Uint8Array(x.memory.buffer, outPtr, n).slice() : b;
+  };
+}
+
+/**
+ * The xz compressor of a compression worker (see `_compress_pool.ts`), self-contained like
+ * {@linkcode workerLz4Compressor} (its source is copied into the worker's module).
+ *
+ * @param wasm The codecs module bytes ({@linkcode codecsWasmBytes}).
+ * @param preset The xz preset, 0 to 9.
+ * @param dictSize The LZMA2 dictionary size (the image's block size).
+ * @returns A compressor returning one .xz stream, or the input itself when that is not
+ *   smaller (the pool then stores the block uncompressed).
+ */
+export function workerXzCompressor(
+  wasm: Uint8Array,
+  preset: number,
+  dictSize: number,
+): (b: Uint8Array) => Uint8Array {
+  const x = new WebAssembly.Instance(new WebAssembly.Module(wasm as BufferSource), {})
+    .exports as unknown as Exports;
+  let inPtr = 0, inCap = 0, outPtr = 0, outCap = 0;
+  return (b: Uint8Array): Uint8Array => {
+    if (b.length > inCap) {
+      if (inCap) x.cx_free(inPtr, inCap);
+      if (outCap) x.cx_free(outPtr, outCap);
+      inCap = outCap = Math.max(b.length, 65536);
+      inPtr = x.cx_alloc(inCap);
+      outPtr = x.cx_alloc(outCap);
+    }
+    new Uint8Array(x.memory.buffer, inPtr, b.length).set(b);
+    const n = b.length > 1
+      ? x.cx_xz_compress(inPtr, b.length, outPtr, b.length - 1, preset, dictSize)
+      : 0;
+    if (n < 0) {
+      const text = new Uint8Array(x.memory.buffer, x.cx_error_ptr(), x.cx_error_len());
+      throw new Error(new TextDecoder().decode(text));
+    }
     return n > 0 ? new Uint8Array(x.memory.buffer, outPtr, n).slice() : b;
   };
 }

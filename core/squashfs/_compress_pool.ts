@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { workerLz4Compressor } from "./_codecs_wasm.ts";
+import { workerLz4Compressor, workerXzCompressor } from "./_codecs_wasm.ts";
 
 /** Compressors the pool runs. */
-export type PoolCompressor = "gzip" | "zstd" | "lz4";
+export type PoolCompressor = "gzip" | "zstd" | "lz4" | "xz";
 
 const WORKER_SOURCE = `
 import zlib from "node:zlib";
@@ -215,6 +215,10 @@ self.onmessage = (event) => {
       compress = workerLz4Compressor(message.init.codecs);
       return;
     }
+    if (compressor === "xz") {
+      compress = workerXzCompressor(message.init.codecs, level, blockSize);
+      return;
+    }
     const plain = compressor === "gzip"
       ? (b) => zlib.deflateSync(b, { level, chunkSize })
       : (b) => zlib.zstdCompressSync(b, { params, pledgedSrcSize: b.length, chunkSize });
@@ -243,7 +247,8 @@ self.onmessage = (event) => {
     self.postMessage({ id, buffer, error: String(error) }, [buffer]);
   }
 };
-` + zstdFrameLength.toString() + workerLz4Compressor.toString();
+` + zstdFrameLength.toString() + workerLz4Compressor.toString() +
+  workerXzCompressor.toString();
 
 let workerUrl: string | undefined;
 
@@ -365,11 +370,11 @@ export class CompressPool {
    * Start `size` workers.
    *
    * @param size Number of workers (at least 1).
-   * @param compressor "gzip" (zlib stream, as SquashFS stores it), "zstd" or "lz4".
+   * @param compressor "gzip" (zlib stream, as SquashFS stores it), "zstd", "lz4" or "xz".
    * @param level Compression level.
    * @param blockSize The image's block size: zstd frames declare a window no larger (see
    *   {@linkcode zstdWindowLog}).
-   * @param codecs The codecs module's bytes, for "lz4" (`codecsWasmBytes()`).
+   * @param codecs The codecs module's bytes, for "lz4" and "xz" (`codecsWasmBytes()`).
    */
   constructor(
     size: number,

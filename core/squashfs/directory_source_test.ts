@@ -90,6 +90,7 @@ function kernelReads(comp: string): boolean {
 
 // zstd at every block size: Linux accepts a zstd frame only if its window fits one block.
 // lz4: Linux refuses an lz4 image without its compressor-options block.
+// xz: Linux allocates a dictionary of one block; our streams must declare no larger.
 for (
   const [compressor, blockSize] of [
     ["gzip", 131072],
@@ -101,6 +102,9 @@ for (
     ],
     ["lz4", 131072],
     ["lz4", 4096],
+    ["xz", 131072],
+    ["xz", 4096],
+    ["xz", 1048576],
   ] as const
 ) {
   const name =
@@ -146,7 +150,7 @@ for (
   );
 }
 
-for (const compressor of ["zstd", "lz4"] as const) {
+for (const compressor of ["zstd", "lz4", "xz"] as const) {
   testWithTools(
     `squashfuse mounts our ${compressor} image and shows the source tree`,
     ["squashfuse", "fusermount", "mknod", "mkfifo", "getfattr", "unsquashfs"],
@@ -191,6 +195,20 @@ testWithTools(
   { root: true },
 );
 
+testWithTools(
+  "xz images are the same bytes with 1 and 2 compression workers",
+  ["mknod", "mkfifo"],
+  async () => {
+    const src = await testTree();
+    await withTemp(async (tmp) => {
+      await pack(src, `${tmp}/a.sqfs`, { compressor: "xz", parallelism: 2 });
+      await pack(src, `${tmp}/b.sqfs`, { compressor: "xz", parallelism: 1 });
+      assert.deepEqual(Deno.readFileSync(`${tmp}/b.sqfs`), Deno.readFileSync(`${tmp}/a.sqfs`));
+    });
+  },
+  { root: true },
+);
+
 /** Passes every entry on, but hides the host path so that file data streams as bytes. */
 function streamingOnly(inner: FsSink): FsSink {
   return {
@@ -218,10 +236,19 @@ testWithTools(
     const src = await testTree();
     await withTemp(async (tmp) => {
       for (
-        const options of [{}, { blockSize: 4096, compressor: "zstd" as const }, {
-          noFragments: true,
-          parallelism: 1,
-        }, { compressor: "lz4" as const, parallelism: 3 }]
+        const options of [
+          {},
+          { blockSize: 4096, compressor: "zstd" as const },
+          {
+            noFragments: true,
+            parallelism: 1,
+          },
+          { compressor: "lz4" as const, parallelism: 3 },
+          {
+            compressor: "xz" as const,
+            parallelism: 2,
+          },
+        ]
       ) {
         const read = await pack(src, `${tmp}/read.sqfs`, options);
         const writer = await SquashfsWriter.create(`${tmp}/streamed.sqfs`, options);

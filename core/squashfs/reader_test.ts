@@ -271,7 +271,7 @@ testWithTools(
   { root: true },
 );
 
-for (const comp of ["gzip", "zstd", "lz4"]) {
+for (const comp of ["gzip", "zstd", "xz", "lz4"]) {
   testWithTools(
     `reads singlet's own ${comp} images: listing and extraction equal unsquashfs`,
     ["unsquashfs", "setfattr", "getfattr", "mknod", "openssl"],

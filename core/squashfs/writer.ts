@@ -21,7 +21,7 @@ import { Codecs, codecsWasmBytes } from "./_codecs_wasm.ts";
 import { compressorOptionsBlock, FLAG_COMPRESSOR_OPTIONS } from "./_compressor_options.ts";
 
 /** Compressors the writer supports. */
-export type SquashfsCompressor = "gzip" | "zstd" | "lz4";
+export type SquashfsCompressor = "gzip" | "zstd" | "lz4" | "xz";
 
 /** Options of {@linkcode SquashfsWriter}. */
 export interface SquashfsWriterOptions {
@@ -29,7 +29,7 @@ export interface SquashfsWriterOptions {
   compressor?: SquashfsCompressor;
   /**
    * Compression level (gzip 1-9, default {@linkcode DEFAULT_GZIP_LEVEL}; zstd 1-22, default 3;
-   * lz4 has none).
+   * xz 0-9, the xz preset, default 6 as mksquashfs; lz4 has none).
    */
   level?: number;
   /** Data block size, a power of two from 4 KiB to 1 MiB (default 131072). */
@@ -72,7 +72,15 @@ export interface SquashfsStats {
 /** The default gzip level: near level 9's size at a fraction of its time (see bench/). */
 export const DEFAULT_GZIP_LEVEL = 7;
 const DEFAULT_ZSTD_LEVEL = 3;
-const COMPRESSOR_ID: Record<SquashfsCompressor, number> = { gzip: 1, zstd: 6, lz4: 5 };
+/** mksquashfs's xz: LZMA2 at liblzma's default preset, the dictionary = the block size. */
+const DEFAULT_XZ_LEVEL = 6;
+const COMPRESSOR_ID: Record<SquashfsCompressor, number> = { gzip: 1, zstd: 6, lz4: 5, xz: 4 };
+const LEVELS: Record<SquashfsCompressor, [min: number, max: number, fallback: number]> = {
+  gzip: [1, 9, DEFAULT_GZIP_LEVEL],
+  zstd: [1, 22, DEFAULT_ZSTD_LEVEL],
+  xz: [0, 9, DEFAULT_XZ_LEVEL],
+  lz4: [0, 0, 0],
+};
 const FLAG_NO_FRAGMENTS = 0x10;
 const FLAG_DUPLICATES = 0x40;
 const UNCOMPRESSED_BLOCK = 1 << 24;
@@ -236,14 +244,13 @@ export class SquashfsWriter implements FsSink {
       );
     }
     if (!(compressor in COMPRESSOR_ID)) {
-      throw new RangeError(`Cannot use compressor ${compressor}: use gzip, zstd or lz4`);
+      throw new RangeError(`Cannot use compressor ${compressor}: use gzip, zstd, xz or lz4`);
     }
     if (compressor === "lz4" && options.level !== undefined) {
       throw new RangeError("Cannot use lz4 with a level: lz4 has no compression levels");
     }
-    const level = options.level ??
-      (compressor === "gzip" ? DEFAULT_GZIP_LEVEL : compressor === "zstd" ? DEFAULT_ZSTD_LEVEL : 0);
-    const [min, max] = compressor === "gzip" ? [1, 9] : compressor === "zstd" ? [1, 22] : [0, 0];
+    const [min, max, fallback] = LEVELS[compressor];
+    const level = options.level ?? fallback;
     if (!Number.isInteger(level) || level < min || level > max) {
       throw new RangeError(
         `Cannot use ${compressor} level ${level}: it must be an integer from ${min} to ${max}`,
@@ -252,12 +259,15 @@ export class SquashfsWriter implements FsSink {
     // The workers first: each takes tens of milliseconds to load its modules, meanwhile
     // this thread compiles the WebAssembly module and opens the output.
     const workers = Math.max(1, options.parallelism ?? navigator.hardwareConcurrency ?? 2);
-    const codecs = compressor === "lz4" ? await codecsWasmBytes() : undefined;
+    const wasmCodec = compressor === "lz4" || compressor === "xz";
+    const codecs = wasmCodec ? await codecsWasmBytes() : undefined;
     const pool = new CompressPool(workers, compressor, level, blockSize, codecs);
     try {
-      const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
-      const compressSync = lz4
-        ? (b: Uint8Array) => lz4.lz4Compress(b) ?? b
+      const cx = wasmCodec ? await Codecs.create() : undefined;
+      const compressSync = cx
+        ? compressor === "xz"
+          ? (b: Uint8Array) => cx.xzCompress(b, level, blockSize) ?? b
+          : (b: Uint8Array) => cx.lz4Compress(b) ?? b
         : metadataCompressor(compressor, level, blockSize);
       const wasm = await SqfsInstance.create((block) => {
         const out = compressSync(block);

@@ -100,6 +100,60 @@ testWithTools(
 );
 
 testWithTools(
+  "squashfs pack --comp xz makes the busybox image unsquashfs lists and extracts, at mksquashfs -comp xz's size, the same bytes on 1 and 2 processors",
+  ["unsquashfs", "mksquashfs", "tar", "diff"],
+  async () => {
+    const rootfs = await busyboxRootfs();
+    await withTemp(async (tmp) => {
+      for (const n of ["1", "2"]) {
+        const result = await runSinglet([
+          "squashfs",
+          "pack",
+          "--comp",
+          "xz",
+          "--processors",
+          n,
+          rootfs,
+          `${tmp}/xz${n}.sqfs`,
+        ]);
+        assert.equal(result.code, 0, result.stderr);
+      }
+      assert.equal(sha256(`${tmp}/xz2.sqfs`), sha256(`${tmp}/xz1.sqfs`));
+      const stat = await unsquashfs(["-s", `${tmp}/xz1.sqfs`]);
+      assert.match(stat, /Compression xz/);
+      const ours = await unsquashfs(["-lln", `${tmp}/xz1.sqfs`]);
+      await assertGolden(new URL("./testdata/squashfs_pack_busybox.lln", import.meta.url), ours);
+      await unsquashfs(["-q", "-n", "-d", `${tmp}/x`, `${tmp}/xz1.sqfs`]);
+      const diff = await new Deno.Command("diff", {
+        args: ["-r", "--no-dereference", rootfs, `${tmp}/x`],
+      }).output();
+      assert.ok(diff.success, decoder.decode(diff.stdout));
+      const mk = await new Deno.Command("mksquashfs", {
+        args: [rootfs, `${tmp}/mk.sqfs`, "-comp", "xz", "-noappend", "-quiet", "-no-progress"],
+      }).output();
+      assert.ok(mk.success);
+      const size = Deno.statSync(`${tmp}/xz1.sqfs`).size;
+      const theirs = Deno.statSync(`${tmp}/mk.sqfs`).size;
+      assert.ok(size <= theirs * 1.03, `${size} vs mksquashfs ${theirs} bytes`);
+      // The extremes of --level are presets too: 0 is larger than the default 6.
+      const fast = await runSinglet([
+        "squashfs",
+        "pack",
+        "--comp",
+        "xz",
+        "--level",
+        "0",
+        rootfs,
+        `${tmp}/xz0.sqfs`,
+      ]);
+      assert.equal(fast.code, 0, fast.stderr);
+      assert.ok(Deno.statSync(`${tmp}/xz0.sqfs`).size > size);
+      assert.equal(await unsquashfs(["-lln", `${tmp}/xz0.sqfs`]), ours);
+    });
+  },
+);
+
+testWithTools(
   "squashfs pack fails cleanly and leaves no output when a name cannot be read",
   ["sh"],
   async () => {

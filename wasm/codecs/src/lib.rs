@@ -1,6 +1,6 @@
 //! Block codecs for singlet's SquashFS writer and reader that no Deno built-in provides,
-//! compiled to wasm32: LZ4 block compression (`lz4_flex`) and xz / lzma decompression
-//! (`lzma-rs`). gzip and zstd stay on `node:zlib` (faster, see DEVELOPERS.md); LZ4 block
+//! compiled to wasm32: LZ4 block compression (`lz4_flex`), xz compression (`lzma-rust`'s
+//! LZMA2 encoder in our .xz container, `xz.rs`) and xz / lzma decompression (`lzma-rs`). gzip and zstd stay on `node:zlib` (faster, see DEVELOPERS.md); LZ4 block
 //! decoding lives in the reader's own crate (`sqfs_read/src/lz4.rs`).
 //!
 //! # ABI
@@ -14,6 +14,9 @@
 //! - `cx_alloc(len) -> ptr`, `cx_free(ptr, len)`: buffers the host fills or reads.
 //! - `cx_lz4_compress(src, src_len, dst, dst_cap) -> len`: one LZ4 block (raw block
 //!   format, as SquashFS stores it), `0` when it does not fit in `dst_cap`.
+//! - `cx_xz_compress(src, src_len, dst, dst_cap, preset, dict_size) -> len`: one .xz
+//!   stream (CRC32 check, LZMA2 at xz preset 0-9 with that dictionary), `0` when it does
+//!   not fit in `dst_cap`.
 //! - `cx_xz_decompress(src, src_len, cap) -> len` and `cx_lzma_decompress(...)`: one xz
 //!   stream / one `.lzma` (LZMA-alone) stream, at most `cap` bytes; the result is at
 //!   `cx_out_ptr()` until the next call.
@@ -21,8 +24,10 @@
 use std::cell::RefCell;
 use std::io::Write;
 
+mod xz;
+
 /// The ABI revision the TypeScript marshaller checks.
-const ABI_VERSION: u32 = 1;
+const ABI_VERSION: u32 = 2;
 const E_CORRUPT: i32 = -1;
 const E_UNSUPPORTED: i32 = -2;
 const E_USAGE: i32 = -3;
@@ -124,6 +129,42 @@ pub unsafe extern "C" fn cx_lz4_compress(
             _ => 0,
         }
     })
+}
+
+/// Compress one block into one .xz stream (SquashFS compressor 4) into `dst`.
+///
+/// `preset` is xz's 0-9; `dict_size` the LZMA2 dictionary, 4 KiB to 1 GiB (SquashFS: the
+/// block size).
+///
+/// # Safety
+/// `src`/`dst` must be valid for `src_len`/`dst_cap` bytes and must not overlap.
+#[no_mangle]
+pub unsafe extern "C" fn cx_xz_compress(
+    src: *const u8,
+    src_len: usize,
+    dst: *mut u8,
+    dst_cap: usize,
+    preset: u32,
+    dict_size: u32,
+) -> i32 {
+    if src_len > i32::MAX as usize || (dst_cap != 0 && dst.is_null()) {
+        return fail(E_USAGE, "xz: bad buffer".to_string());
+    }
+    if preset > 9 {
+        return fail(E_USAGE, format!("xz: preset {} is not 0 to 9", preset));
+    }
+    if !(4096..=1 << 30).contains(&dict_size) {
+        return fail(E_USAGE, format!("xz: dictionary size {} is not 4 KiB to 1 GiB", dict_size));
+    }
+    let stream = xz::compress(slice(src, src_len), preset, dict_size);
+    if stream.len() > dst_cap {
+        // Does not fit: the caller stores the block uncompressed.
+        return 0;
+    }
+    if !stream.is_empty() {
+        core::ptr::copy_nonoverlapping(stream.as_ptr(), dst, stream.len());
+    }
+    stream.len() as i32
 }
 
 /// A `Write` into `OUT` that refuses to grow past a bound (decompression bombs, corrupt

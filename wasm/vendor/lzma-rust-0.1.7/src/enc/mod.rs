@@ -1,0 +1,11 @@
+mod encoder;
+mod encoder_fast;
+mod encoder_normal;
+mod lzma2_writer;
+mod lzma_writer;
+mod range_enc;
+use super::*;
+pub use counting::*;
+pub use lzma2_writer::*;
+mod counting;
+pub use lzma_writer::*;
