@@ -6,11 +6,13 @@
  *   (gzip level 9, SingularityCE's and Apptainer's packing step);
  * - fair fight: identical compressor, level and block size vs `mksquashfs` on the tree and
  *   `tar2sqfs` on a tar of it (singlet packing the same tar: a tar layer is one of its
- *   inputs), for gzip 9 and zstd 3;
+ *   inputs), for gzip 9 and zstd 3; xz (preset 6, dictionary = block size) against
+ *   `mksquashfs -comp xz`, time and size;
  * - scaling: 1 vs 2 blocks in flight; peak RSS of every run (GNU time).
  *
  * Usage: `scripts/bench.sh pack`, or deno run --allow-read --allow-write --allow-run
- *   --allow-env bench/pack_bench.ts [--tree DIR] [--runs N] [--json OUT]
+ *   --allow-env bench/pack_bench.ts [--tree DIR] [--runs N] [--json OUT] [--only RE]
+ * (`--only xz`: only the cases whose name matches; ratios whose cases did not run are left out)
  * One run per case by default (BENCH_RUNS or --runs for more): the machine is shared and the
  * gzip-9 peers take several seconds each. JSON goes to bench/results/.
  *
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
       tree: { type: "string" },
       runs: { type: "string", default: Deno.env.get("BENCH_RUNS") ?? "1" },
       json: { type: "string" },
+      only: { type: "string" },
     },
   });
   let tree = values.tree;
@@ -217,6 +220,19 @@ async function main(): Promise<void> {
       argv: ["tar2sqfs", "-q", "-f", "-c", "zstd", "-X", "level=3", "-j", "2", out],
       stdin: tar,
     },
+    "singlet xz-6": [singlet, "-q", "squashfs", "pack", "--comp", "xz", tree, out],
+    "mksquashfs xz -processors 2": [
+      "mksquashfs",
+      tree,
+      out,
+      "-comp",
+      "xz",
+      "-noappend",
+      "-processors",
+      "2",
+      "-quiet",
+      "-no-progress",
+    ],
     "singlet default --processors 1": [
       singlet,
       "-q",
@@ -238,6 +254,10 @@ async function main(): Promise<void> {
       out,
     ],
   };
+  if (values.only) {
+    const only = new RegExp(values.only);
+    for (const name of Object.keys(cases)) if (!only.test(name)) delete cases[name];
+  }
   const results: Record<string, Measure> = {};
   const loadBefore = await loadavg();
   // Rounds go through every case in turn, so drifting load on a shared machine hits all
@@ -257,9 +277,12 @@ async function main(): Promise<void> {
     }
   }
   await Deno.remove(work, { recursive: true });
-  const r = (a: string, b: string) => results[a]!.seconds / results[b]!.seconds;
-  const c = (a: string, b: string) => results[a]!.cpuSeconds / results[b]!.cpuSeconds;
-  const s = (a: string, b: string) => results[a]!.bytes / results[b]!.bytes;
+  // NaN when a case did not run (--only); those ratios are dropped below.
+  const ratio = (key: "seconds" | "cpuSeconds" | "bytes", a: string, b: string) =>
+    (results[a]?.[key] ?? NaN) / (results[b]?.[key] ?? NaN);
+  const r = (a: string, b: string) => ratio("seconds", a, b);
+  const c = (a: string, b: string) => ratio("cpuSeconds", a, b);
+  const s = (a: string, b: string) => ratio("bytes", a, b);
   const ratios = {
     "users feel: time singlet default / mksquashfs gzip-9 (target <= 0.5)": r(
       DEFAULT_LABEL,
@@ -293,11 +316,41 @@ async function main(): Promise<void> {
       "singlet zstd-3",
       "tar2sqfs zstd-3 -j 2",
     ),
+    "xz-6: singlet / mksquashfs -comp xz": r("singlet xz-6", "mksquashfs xz -processors 2"),
+    "xz-6: size singlet / mksquashfs -comp xz": s("singlet xz-6", "mksquashfs xz -processors 2"),
     "scaling: 1 / 2 processors (target >= 1.7)": r(
       "singlet default --processors 1",
       "singlet default --processors 2",
     ),
   };
+  const cpuRatios = {
+    "users feel: CPU singlet default / mksquashfs gzip-9": c(
+      DEFAULT_LABEL,
+      "mksquashfs gzip-9 -processors 2",
+    ),
+    "fair gzip-9: CPU singlet / mksquashfs": c(
+      "singlet gzip-9",
+      "mksquashfs gzip-9 -processors 2",
+    ),
+    "fair gzip-9: CPU singlet / tar2sqfs (both on the tar)": c(
+      "singlet gzip-9 (tar)",
+      "tar2sqfs gzip-9 -j 2",
+    ),
+    "fair zstd-3: CPU singlet / mksquashfs": c(
+      "singlet zstd-3",
+      "mksquashfs zstd-3 -processors 2",
+    ),
+    "fair zstd-3: CPU singlet / tar2sqfs (both on the tar)": c(
+      "singlet zstd-3 (tar)",
+      "tar2sqfs zstd-3 -j 2",
+    ),
+    "xz-6: CPU singlet / mksquashfs -comp xz": c("singlet xz-6", "mksquashfs xz -processors 2"),
+  };
+  for (const table of [ratios, cpuRatios]) {
+    for (const [name, v] of Object.entries(table)) {
+      if (Number.isNaN(v)) delete (table as Record<string, number>)[name];
+    }
+  }
   const report = {
     tree,
     treeNote,
@@ -306,28 +359,7 @@ async function main(): Promise<void> {
     loadBefore,
     results,
     ratios,
-    cpuRatios: {
-      "users feel: CPU singlet default / mksquashfs gzip-9": c(
-        DEFAULT_LABEL,
-        "mksquashfs gzip-9 -processors 2",
-      ),
-      "fair gzip-9: CPU singlet / mksquashfs": c(
-        "singlet gzip-9",
-        "mksquashfs gzip-9 -processors 2",
-      ),
-      "fair gzip-9: CPU singlet / tar2sqfs (both on the tar)": c(
-        "singlet gzip-9 (tar)",
-        "tar2sqfs gzip-9 -j 2",
-      ),
-      "fair zstd-3: CPU singlet / mksquashfs": c(
-        "singlet zstd-3",
-        "mksquashfs zstd-3 -processors 2",
-      ),
-      "fair zstd-3: CPU singlet / tar2sqfs (both on the tar)": c(
-        "singlet zstd-3 (tar)",
-        "tar2sqfs zstd-3 -j 2",
-      ),
-    },
+    cpuRatios,
   };
   const json = values.json ?? `${REPO}/bench/results/pack-${Date.now()}.json`;
   await Deno.mkdir(json.replace(/\/[^/]*$/, ""), { recursive: true });
