@@ -158,6 +158,23 @@ function runTasks(bytes, tasks, results, files) {
   let out = 0;
   for (const t of tasks) {
     const slot = bytes.subarray(t.at, t.at + t.length);
+    if (t.hashOnly) {
+      // A re-read of an earlier file for its digest: one that cannot be read gets none.
+      let digest;
+      try {
+        readRange(files, t.path, t.offset, slot);
+        digest = createHash("sha256").update(slot).digest("hex");
+      } catch {
+        try {
+          files.get(t.path)?.close();
+        } catch {
+          // already closed
+        }
+        files.delete(t.path);
+      }
+      results.push({ out, words: [], tail: 0, digest });
+      continue;
+    }
     if (t.path !== undefined) {
       try {
         readRange(files, t.path, t.offset, slot);
@@ -313,6 +330,11 @@ export interface BatchTask {
   tailRaw?: boolean;
   /** A fragment block: one block, compressed even when all zero. */
   fragment?: boolean;
+  /**
+   * Only hash the input read from `path` (an earlier file read again for its digest); a
+   * read that fails gives no digest instead of failing the batch.
+   */
+  hashOnly?: boolean;
 }
 
 /** What a worker made of one task; its output lies in the batch buffer from `out`. */

@@ -10,8 +10,7 @@
  * @module
  */
 import zlib from "node:zlib";
-import { createHash } from "node:crypto";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
 import { HOST_OFFSET, HOST_PATH, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
@@ -46,7 +45,7 @@ export interface SquashfsWriterOptions {
   noFragments?: boolean;
   /** Drop extended attributes. */
   noXattrs?: boolean;
-  /** Do not detect duplicate files (saves hashing every byte). */
+  /** Do not detect duplicate files (saves hashing the files whose sizes repeat). */
   noDuplicates?: boolean;
   /** Compression worker threads (default: the number of CPUs). */
   parallelism?: number;
@@ -134,6 +133,17 @@ interface FileState {
 }
 
 /**
+ * The first file of its size, not hashed when it was packed (a file whose size no other
+ * file has cannot be a duplicate): where to read it again once a second file of that size
+ * comes.
+ */
+interface Unhashed {
+  state: FileState;
+  path: string;
+  offset: number;
+}
+
+/**
  * Writes a SquashFS 4.0 image from the entries an {@linkcode FsSink} producer gives it.
  * Producers call the sink methods one at a time (awaiting each); then {@linkcode finish}.
  *
@@ -170,6 +180,11 @@ export class SquashfsWriter implements FsSink {
   #fragLen = 0;
   #fragCount = 0;
   #dups = new Map<string, FileState>();
+  /**
+   * File sizes seen so far: the first file of that size while it is unhashed and can be
+   * read again, else null (it was hashed, or it is being hashed now).
+   */
+  #sizes = new Map<number, Unhashed | null>();
   /** The batch being filled (not yet posted). */
   #open: Batch | undefined;
   /** Batches posted and not yet decided on. */
@@ -527,12 +542,17 @@ export class SquashfsWriter implements FsSink {
     };
     const range = this.#rangeBytes;
     const host = (data as { [HOST_PATH]?: string })[HOST_PATH];
+    const base = (data as { [HOST_OFFSET]?: number })[HOST_OFFSET] ?? 0;
+    const hash = size > 0 && !this.#opts.noDuplicates &&
+      await this.#needsHash(
+        size,
+        host === undefined ? undefined : { state, path: host, offset: base },
+      );
     if (host !== undefined) {
-      const base = (data as { [HOST_OFFSET]?: number })[HOST_OFFSET] ?? 0;
       for (let offset = 0; offset < size; offset += range) {
         const length = Math.min(range, size - offset);
         const batch = await this.#batchWithRoom(length);
-        const task = { at: batch.used, length, path: host, offset: base + offset };
+        const task = { at: batch.used, length, path: host, offset: base + offset, hash };
         this.#addTask(batch, state, task, offset, size);
       }
     } else {
@@ -563,7 +583,8 @@ export class SquashfsWriter implements FsSink {
           total += n;
           if (fill === slotLength) {
             batch.used -= slotLength;
-            this.#addTask(batch, state, { at: slot, length: slotLength }, total - fill, size);
+            const task = { at: slot, length: slotLength, hash };
+            this.#addTask(batch, state, task, total - fill, size);
             batch = undefined;
           }
         }
@@ -583,6 +604,66 @@ export class SquashfsWriter implements FsSink {
     if (this.#failed) throw this.#failed;
   }
 
+  /**
+   * Whether a file of `size` bytes must be hashed for duplicate detection: only when an
+   * earlier file had the same size (a file of a size no other file has is no duplicate),
+   * or when it cannot be read again later (`reread` undefined: streamed data). The first
+   * file of a size is hashed once a second one comes: its ranges are read again from its
+   * host file, ahead of the second file's, so its digest is known when that is decided.
+   */
+  async #needsHash(size: number, reread: Unhashed | undefined): Promise<boolean> {
+    if (!this.#sizes.has(size)) {
+      this.#sizes.set(size, reread ?? null);
+      return reread === undefined;
+    }
+    const first = this.#sizes.get(size);
+    if (first) {
+      this.#sizes.set(size, null);
+      const range = this.#rangeBytes;
+      const digests = { list: [] as string[], complete: true };
+      for (let offset = 0; offset < size; offset += range) {
+        const length = Math.min(range, size - offset);
+        const batch = await this.#batchWithRoom(length);
+        const task: BatchTask = {
+          at: batch.used,
+          length,
+          path: first.path,
+          offset: first.offset + offset,
+          hashOnly: true,
+        };
+        this.#addHashTask(batch, task, first.state, digests, offset + length === size);
+      }
+    }
+    return true;
+  }
+
+  /** Queue a re-read of an earlier file's range, hashed only; the last one registers it. */
+  #addHashTask(
+    batch: Batch,
+    task: BatchTask,
+    state: FileState,
+    digests: { list: string[]; complete: boolean },
+    last: boolean,
+  ): void {
+    const index = batch.tasks.length;
+    batch.tasks.push(task);
+    batch.used += task.length;
+    batch.undecided++;
+    batch.unwritten++;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#failed) return;
+      const result = await batch.result;
+      this.#decided(batch);
+      const digest = result.results[index]!.digest;
+      // A file that cannot be read again (changed or gone since) is left unregistered.
+      if (digest === undefined) digests.complete = false;
+      else digests.list.push(digest);
+      if (last && digests.complete) this.#dups.set(dupKey(state.size, digests.list), state);
+      this.#output(() => this.#release(batch, result));
+    }).catch((error) => this.#fail(error));
+    if (batch.used >= this.#batchBytes || batch.tasks.length >= BATCH_TASKS) this.#post();
+  }
+
   /** Queue a range of a file in `batch`; its handler joins the chain of writes. */
   #addTask(
     batch: Batch,
@@ -592,7 +673,6 @@ export class SquashfsWriter implements FsSink {
     size: number,
   ): void {
     const last = offset + task.length === size;
-    task.hash = !this.#opts.noDuplicates;
     task.tailRaw = last && !this.#opts.noFragments;
     const index = batch.tasks.length;
     batch.tasks.push(task);
@@ -709,7 +789,7 @@ export class SquashfsWriter implements FsSink {
     let key: string | undefined;
     if (hashing && first && last) {
       // A file of one range: a duplicate is known before anything is written.
-      key = `${state.size}:${t.digest}`;
+      key = dupKey(state.size, state.digests);
       const original = this.#dups.get(key);
       if (original) {
         this.#output(() => {
@@ -741,8 +821,7 @@ export class SquashfsWriter implements FsSink {
     }
     if (hashing && key === undefined) {
       // Longer files are written as their ranges arrive; a duplicate rewinds the output.
-      const all = createHash("sha256").update(state.digests.join(",")).digest("hex");
-      key = `${state.size}:${all}`;
+      key = dupKey(state.size, state.digests);
       const original = this.#dups.get(key);
       if (original) {
         this.#output(() => {
@@ -1094,6 +1173,11 @@ export class SquashfsWriter implements FsSink {
 }
 
 const decoder = new TextDecoder();
+
+/** The duplicate-detection key of a file: its size and the sha256 of each range. */
+function dupKey(size: number, digests: string[]): string {
+  return `${size}:${digests.join(",")}`;
+}
 
 function show(path: Uint8Array): string {
   return decoder.decode(path);
