@@ -7,8 +7,6 @@
 import { action, type Command } from "../_command.ts";
 import { log, printJson, Progress } from "../_output.ts";
 import { type SquashfsEntry, SquashfsReader } from "../../core/squashfs/reader.ts";
-import { extractSquashfs } from "../../core/squashfs/extract.ts";
-import { hostNodeMaker, hostXattrWriter } from "../../runtime/fsnodes.ts";
 import { UsageError } from "../../core/errors.ts";
 import { squashfsGroup } from "./squashfs.ts";
 
@@ -212,6 +210,12 @@ export function registerSquashfsRead(group: Command): void {
             if (e.type === "file" && e.hardlinkOf === undefined) total += e.size;
           }
           const bar = new Progress(`Extracting ${image}`, total);
+          // Imported here: extract.ts loads node:fs (~20 ms), which `pack` and `list`
+          // (registered with this verb) do not need.
+          const [{ extractSquashfs }, { hostNodeMaker, hostXattrWriter }] = await Promise.all([
+            import("../../core/squashfs/extract.ts"),
+            import("../../runtime/fsnodes.ts"),
+          ]);
           const report = await extractSquashfs(reader, dir, {
             paths,
             nodeMaker: hostNodeMaker(),

@@ -239,6 +239,28 @@ self.onmessage = (event) => {
     compress = checked(fast, plain, zstd) ?? plain;
     return;
   }
+  if (message.sync) {
+    // A metadata block for the writer, whose thread waits on the shared buffer: the state
+    // word is 1 with the length (0: not smaller, store it raw) or 2 with an error.
+    const ctrl = new Int32Array(message.sync, 0, 2);
+    const data = new Uint8Array(message.sync, 8);
+    try {
+      const input = data.slice(0, message.length);
+      const c = compress(input);
+      const len = zstd ? zstdFrameLength(c) : c.length;
+      if (len < input.length) data.set(c.subarray(0, len));
+      ctrl[1] = len < input.length ? len : 0;
+      ctrl[0] = 1;
+    } catch (error) {
+      const text = new TextEncoder().encode(String(error && error.message || error));
+      const n = Math.min(text.length, data.length);
+      data.set(text.subarray(0, n));
+      ctrl[1] = n;
+      ctrl[0] = 2;
+    }
+    Atomics.notify(ctrl, 0);
+    return;
+  }
   if (message.tasks) {
     try {
       runBatch(message);
@@ -263,6 +285,9 @@ self.onmessage = (event) => {
 ` + zstdFrameLength.toString() + workerLz4Compressor.toString();
 
 let workerUrl: string | undefined;
+
+/** How long {@linkcode CompressPool.compressSync} waits for a worker before giving up. */
+const SYNC_TIMEOUT_MS = 120_000;
 
 /**
  * Make a zstd result what Linux's streaming decoder accepts, in place, and return its
@@ -382,6 +407,7 @@ export class CompressPool {
     number,
     { resolve: (r: BatchResult) => void; reject: (e: Error) => void; worker: number }
   >();
+  #sync: SharedArrayBuffer | undefined;
 
   /**
    * Start `size` workers.
@@ -450,6 +476,44 @@ export class CompressPool {
       const ab = own.buffer as ArrayBuffer;
       this.#workers[worker]!.postMessage({ id, buffer: ab, length }, [ab]);
     });
+  }
+
+  /**
+   * Compress one small block (a metadata block) on the first worker while this thread
+   * waits for it, so that this thread needs no compressor of its own (loading `node:zlib`
+   * costs ~20 ms of CPU). Same bytes as the data blocks' compressor gives. Meant for an idle
+   * pool (the writer's tables, once every data block is written): a busy worker answers
+   * after its current batch.
+   *
+   * @param block The bytes.
+   * @returns The compressed bytes (a fresh array), or undefined when they would not be
+   *   smaller than the input.
+   */
+  compressSync(block: Uint8Array): Uint8Array | undefined {
+    if (this.#failed) throw this.#failed;
+    const need = 8 + 2 * block.length + 1024;
+    if (!this.#sync || this.#sync.byteLength < need) {
+      this.#sync = new SharedArrayBuffer(Math.max(need, 64 * 1024));
+    }
+    const ctrl = new Int32Array(this.#sync, 0, 2);
+    const data = new Uint8Array(this.#sync, 8);
+    data.set(block);
+    Atomics.store(ctrl, 0, 0);
+    this.#workers[0]!.postMessage({ sync: this.#sync, length: block.length });
+    // A loop: the previous answer's notify may arrive after this request was posted.
+    const deadline = Date.now() + SYNC_TIMEOUT_MS;
+    while (Atomics.load(ctrl, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(ctrl, 0, 0, left) === "timed-out") {
+        throw new Error("Cannot compress a metadata block: the compression worker did not answer");
+      }
+    }
+    const length = ctrl[1]!;
+    if (ctrl[0] !== 1) {
+      const reason = new TextDecoder().decode(data.slice(0, length));
+      throw new Error(`Cannot compress a metadata block: ${reason}`);
+    }
+    return length === 0 ? undefined : data.slice(0, length);
   }
 
   /**

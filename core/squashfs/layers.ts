@@ -36,7 +36,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { decompress, detectCompression } from "../codec/decompress.ts";
 import { FileChunks } from "../codec/file_chunks.ts";
 import { displayName } from "../tar/header.ts";
@@ -170,7 +170,9 @@ export async function mergeLayers(
       : undefined;
     const hostTar = plain ? layer.path : undefined;
     const opened = plain ?? decompress(await layer.open(), { name: layer.name });
-    const hashed = layer.diffId === undefined ? undefined : new HashingStream(opened);
+    const hashed = layer.diffId === undefined
+      ? undefined
+      : new HashingStream(opened, (await import("node:crypto")).createHash("sha256"));
     try {
       for await (const entry of readTar(hashed ?? opened, options.tar)) {
         stats.entries++;
@@ -347,10 +349,12 @@ export async function mergeLayers(
  */
 class HashingStream implements AsyncIterable<Uint8Array> {
   readonly #source: AsyncIterator<Uint8Array>;
-  readonly #hash = createHash("sha256");
+  readonly #hash: Hash;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  /** `hash` is a fresh sha256 (`node:crypto` is imported only for layers with a DiffID). */
+  constructor(source: AsyncIterable<Uint8Array>, hash: Hash) {
     this.#source = source[Symbol.asyncIterator]();
+    this.#hash = hash;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {

@@ -9,13 +9,11 @@
  *
  * @module
  */
-import zlib from "node:zlib";
-import type { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
 import { HOST_OFFSET, HOST_PATH, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
 import type { BatchResult, BatchTask } from "./_compress_pool.ts";
-import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
+import { CompressPool } from "./_compress_pool.ts";
 import { Codecs, codecsWasmBytes } from "./_codecs_wasm.ts";
 import { compressorOptionsBlock, FLAG_COMPRESSOR_OPTIONS } from "./_compressor_options.ts";
 
@@ -271,13 +269,16 @@ export class SquashfsWriter implements FsSink {
     const pool = new CompressPool(workers, compressor, level, blockSize, codecs);
     try {
       const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
-      const compressSync = lz4
-        ? (b: Uint8Array) => lz4.lz4Compress(b) ?? b
-        : metadataCompressor(compressor, level, blockSize);
-      const wasm = await SqfsInstance.create((block) => {
-        const out = compressSync(block);
-        return out.length < block.length ? out : undefined;
-      });
+      // gzip and zstd metadata blocks are compressed by a worker (this thread then loads
+      // no node:zlib), once the data blocks are done (the tables are built in finish).
+      const wasm = await SqfsInstance.create(
+        lz4
+          ? (block) => {
+            const out = lz4.lz4Compress(block);
+            return out !== undefined && out.length < block.length ? out : undefined;
+          }
+          : (block) => pool.compressSync(block),
+      );
       let flags = 0;
       if (options.noFragments) flags |= FLAG_NO_FRAGMENTS;
       if (!options.noDuplicates) flags |= FLAG_DUPLICATES;
@@ -1120,9 +1121,9 @@ export class SquashfsWriter implements FsSink {
       await this.#pumped();
       this.#throwIfFailed();
       this.#closed = true;
-      this.#pool.close();
       const dataEnd = this.#pos;
       const len = this.#call("sqfs_finish", "build the SquashFS tables", dataEnd);
+      this.#pool.close();
       const ptr = (this.#wasm.raw.sqfs_result_ptr as () => number)();
       const all = this.#wasm.bytes().slice(ptr, ptr + len);
       this.#wasm.free(ptr, len);
@@ -1181,26 +1182,4 @@ function dupKey(size: number, digests: string[]): string {
 
 function show(path: Uint8Array): string {
   return decoder.decode(path);
-}
-
-function metadataCompressor(
-  compressor: SquashfsCompressor,
-  level: number,
-  blockSize: number,
-): (b: Uint8Array) => Uint8Array {
-  if (compressor === "gzip") return (b) => asBytes(zlib.deflateSync(b, { level }));
-  const params = {
-    [zlib.constants.ZSTD_c_compressionLevel]: level,
-    [zlib.constants.ZSTD_c_windowLog]: zstdWindowLog(blockSize),
-  };
-  return (b) => {
-    // pledgedSrcSize (Node >= 23.8; missing from the typings) gives a single-segment frame.
-    const options = { params, pledgedSrcSize: b.length } as zlib.ZstdOptions;
-    const out = asBytes(zlib.zstdCompressSync(b, options));
-    return out.subarray(0, zstdFrameLength(out));
-  };
-}
-
-function asBytes(b: Buffer): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
