@@ -182,6 +182,15 @@ function runTasks(bytes, tasks, results, files) {
         throw new Error("Cannot pack \\"" + t.path + "\\": " + (error && error.message));
       }
     }
+    if (t.pieces !== undefined) {
+      for (const p of t.pieces) {
+        try {
+          readRange(files, p.path, p.offset, slot.subarray(p.at, p.at + p.length));
+        } catch (error) {
+          throw new Error("Cannot pack \\"" + p.path + "\\": " + (error && error.message));
+        }
+      }
+    }
     const digest = t.hash ? createHash("sha256").update(slot).digest("hex") : undefined;
     const start = out;
     const words = [];
@@ -355,6 +364,11 @@ export interface BatchTask {
   tailRaw?: boolean;
   /** A fragment block: one block, compressed even when all zero. */
   fragment?: boolean;
+  /**
+   * Ranges of host files to read into the slot first (at `at` within it): the tails a
+   * fragment block holds that no earlier task read.
+   */
+  pieces?: { at: number; length: number; path: string; offset: number }[];
   /**
    * Only hash the input read from `path` (an earlier file read again for its digest); a
    * read that fails gives no digest instead of failing the batch.

@@ -117,6 +117,9 @@ interface FragmentGroup {
   unwritten: number;
 }
 
+/** A tail read by the worker from a host file into a fragment block, at `at` in the block. */
+type FragmentPiece = NonNullable<BatchTask["pieces"]>[number];
+
 /** A regular file whose ranges are in flight. */
 interface FileState {
   id: number;
@@ -177,6 +180,10 @@ export class SquashfsWriter implements FsSink {
   #fragFree: ArrayBuffer[] = [];
   #fragLen = 0;
   #fragCount = 0;
+  /** Tails in the fragment block being filled that the worker reads from host files. */
+  #fragPieces: FragmentPiece[] = [];
+  /** Fragment groups posted and not yet written out. */
+  #fragGroupsOut = 0;
   #dups = new Map<string, FileState>();
   /**
    * File sizes seen so far: the first file of that size while it is unhashed and can be
@@ -549,7 +556,25 @@ export class SquashfsWriter implements FsSink {
         size,
         host === undefined ? undefined : { state, path: host, offset: base },
       );
-    if (host !== undefined) {
+    if (
+      host !== undefined && !hash && size > 0 && size < this.#blockSize && !this.#opts.noFragments
+    ) {
+      // All tail and nothing to hash: no batch task at all. The tail is placed in the
+      // fragment block in its turn, and the worker compressing that block reads it there.
+      while (this.#fragGroupsOut >= this.#window) {
+        this.#throwIfFailed();
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      }
+      this.#throwIfFailed();
+      this.#chain = this.#chain.then(() => {
+        if (this.#failed) return;
+        this.#addFragmentPiece({ at: 0, length: size, path: host, offset: base }, state);
+        this.#output(() => {
+          this.#progress(size);
+          this.#completeFile(state);
+        });
+      }).catch((error) => this.#fail(error));
+    } else if (host !== undefined) {
       for (let offset = 0; offset < size; offset += range) {
         const length = Math.min(range, size - offset);
         const batch = await this.#batchWithRoom(length);
@@ -873,7 +898,12 @@ export class SquashfsWriter implements FsSink {
    * itself when it finds work left.
    */
   #startPump(): void {
-    this.#pumping ??= this.#pump().catch((error) => this.#fail(error)).finally(() => {
+    this.#pumping ??= this.#pump().catch((error) => {
+      // Nothing more is written after a failure: a queued write whose block failed (a
+      // closed pool rejects it) would otherwise restart the pump forever.
+      this.#outQueue.length = 0;
+      this.#fail(error);
+    }).finally(() => {
       this.#pumping = undefined;
       if (this.#outQueue.length > 0) this.#startPump();
     });
@@ -1044,6 +1074,16 @@ export class SquashfsWriter implements FsSink {
     }
   }
 
+  /** Place a tail that the worker compressing its fragment block reads from a host file. */
+  #addFragmentPiece(piece: FragmentPiece, state: FileState): void {
+    if (this.#fragLen + piece.length > this.#blockSize) this.#flushFragment();
+    state.frag = this.#fragCount;
+    state.fragOffset = this.#fragLen;
+    piece.at = this.#fragLen;
+    this.#fragPieces.push(piece);
+    this.#fragLen += piece.length;
+  }
+
   #addFragment(tail: Uint8Array, state: FileState): void {
     if (this.#fragLen + tail.length > this.#blockSize) this.#flushFragment();
     state.frag = this.#fragCount;
@@ -1074,7 +1114,12 @@ export class SquashfsWriter implements FsSink {
     if (this.#fragLen === 0) return;
     const group = this.#fragGroup;
     const index = group.tasks.length;
-    group.tasks.push({ at: index * this.#blockSize, length: this.#fragLen, fragment: true });
+    const task: BatchTask = { at: index * this.#blockSize, length: this.#fragLen, fragment: true };
+    if (this.#fragPieces.length > 0) {
+      task.pieces = this.#fragPieces;
+      this.#fragPieces = [];
+    }
+    group.tasks.push(task);
     group.unwritten++;
     this.#fragLen = 0;
     this.#fragCount++;
@@ -1083,8 +1128,10 @@ export class SquashfsWriter implements FsSink {
       const word = t.words[0]!;
       this.#call("sqfs_fragment", "record a fragment", this.#pos, word);
       this.#write(new Uint8Array(result!.buffer, t.out, word & ~UNCOMPRESSED_BLOCK));
-      if (--group.unwritten === 0 && this.#fragFree.length < 4) {
-        this.#fragFree.push(result!.buffer);
+      if (--group.unwritten === 0) {
+        if (this.#fragFree.length < 4) this.#fragFree.push(result!.buffer);
+        this.#fragGroupsOut--;
+        this.#wake();
       }
     }, group.result);
     if (group.tasks.length === this.#fragGroupSize) this.#postFragments();
@@ -1095,7 +1142,9 @@ export class SquashfsWriter implements FsSink {
     const group = this.#fragGroup;
     if (group.tasks.length === 0) return;
     this.#fragGroup = this.#newFragmentGroup();
-    // The block being filled moves to the new group's first slot.
+    this.#fragGroupsOut++;
+    // The block being filled moves to the new group's first slot (its pieces, at offsets
+    // within the block, stay listed until it is closed).
     if (this.#fragLen > 0) {
       new Uint8Array(this.#fragGroup.buffer).set(
         new Uint8Array(group.buffer, group.tasks.length * this.#blockSize, this.#fragLen),

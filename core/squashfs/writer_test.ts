@@ -269,6 +269,26 @@ Deno.test("duplicates are found whether the first file of a size is read from th
   });
 });
 
+Deno.test("a tail that cannot be read into its fragment block fails the image, without hanging", async () => {
+  await withTemp(async (tmp) => {
+    const w = await SquashfsWriter.create(`${tmp}/out.sqfs`);
+    // A small file named by its host path is read by the worker compressing its fragment
+    // block: that block's failure reaches the writes queued behind it.
+    const gone = Object.assign(bytes(new Uint8Array(100)), { [HOST_PATH]: `${tmp}/gone` });
+    await w.file(p("gone"), META, 100, gone);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("finish hung")), 10_000);
+    });
+    try {
+      await assert.rejects(() => Promise.race([w.finish(), hung]), /Cannot pack ".*gone"/);
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.deepEqual([...Deno.readDirSync(tmp)], []);
+  });
+});
+
 Deno.test("a failed image leaves no file behind", async () => {
   await withTemp(async (tmp) => {
     const w = await SquashfsWriter.create(`${tmp}/out.sqfs`);
