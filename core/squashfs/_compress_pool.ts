@@ -139,6 +139,39 @@ function reusableZstd(level, windowLog, blockSize) {
     return undefined;
   }
 }
+// Metadata blocks for the writer, whose thread waits on the shared buffer (see
+// compressSync): words REQ (request number; -1: stop), RESP (the number answered), STATUS (1:
+// ok, 2: error), LENGTH (input, then output length: 0 when not smaller; or the error text's).
+// This thread serves nothing else meanwhile: the writer asks only once its data is done.
+function serveMetadata(sab) {
+  const ctrl = new Int32Array(sab, 0, 4);
+  const data = new Uint8Array(sab, 16);
+  let seen = 0;
+  for (;;) {
+    // A timeout, so that terminate() gets a chance to stop a thread whose writer is gone.
+    Atomics.wait(ctrl, 0, seen, 1000);
+    const req = Atomics.load(ctrl, 0);
+    if (req < 0) return;
+    if (req === seen) continue;
+    seen = req;
+    try {
+      const input = data.slice(0, ctrl[3]);
+      const c = compress(input);
+      const len = zstd ? zstdFrameLength(c) : c.length;
+      if (len < input.length) data.set(c.subarray(0, len));
+      ctrl[3] = len < input.length ? len : 0;
+      ctrl[2] = 1;
+    } catch (error) {
+      const text = new TextEncoder().encode(String(error && error.message || error));
+      const n = Math.min(text.length, data.length);
+      data.set(text.subarray(0, n));
+      ctrl[3] = n;
+      ctrl[2] = 2;
+    }
+    Atomics.store(ctrl, 1, req);
+    Atomics.notify(ctrl, 1);
+  }
+}
 // One batch: each task's input lies in its slot of the buffer (copied there by the writer,
 // or read here from a host file); the results are written back into the same buffer from
 // its start (each output is no longer than its input, so it never overtakes unread input).
@@ -248,26 +281,8 @@ self.onmessage = (event) => {
     compress = checked(fast, plain, zstd) ?? plain;
     return;
   }
-  if (message.sync) {
-    // A metadata block for the writer, whose thread waits on the shared buffer: the state
-    // word is 1 with the length (0: not smaller, store it raw) or 2 with an error.
-    const ctrl = new Int32Array(message.sync, 0, 2);
-    const data = new Uint8Array(message.sync, 8);
-    try {
-      const input = data.slice(0, message.length);
-      const c = compress(input);
-      const len = zstd ? zstdFrameLength(c) : c.length;
-      if (len < input.length) data.set(c.subarray(0, len));
-      ctrl[1] = len < input.length ? len : 0;
-      ctrl[0] = 1;
-    } catch (error) {
-      const text = new TextEncoder().encode(String(error && error.message || error));
-      const n = Math.min(text.length, data.length);
-      data.set(text.subarray(0, n));
-      ctrl[1] = n;
-      ctrl[0] = 2;
-    }
-    Atomics.notify(ctrl, 0);
+  if (message.serve) {
+    serveMetadata(message.serve);
     return;
   }
   if (message.tasks) {
@@ -421,7 +436,7 @@ export class CompressPool {
     number,
     { resolve: (r: BatchResult) => void; reject: (e: Error) => void; worker: number }
   >();
-  #sync: SharedArrayBuffer | undefined;
+  #sync: { ctrl: Int32Array; data: Uint8Array; seq: number } | undefined;
 
   /**
    * Start `size` workers.
@@ -495,9 +510,10 @@ export class CompressPool {
   /**
    * Compress one small block (a metadata block) on the first worker while this thread
    * waits for it, so that this thread needs no compressor of its own (loading `node:zlib`
-   * costs ~20 ms of CPU). Same bytes as the data blocks' compressor gives. Meant for an idle
-   * pool (the writer's tables, once every data block is written): a busy worker answers
-   * after its current batch.
+   * costs ~20 ms of CPU). Same bytes as the data blocks' compressor gives. From the first
+   * call until {@linkcode CompressPool.close} the first worker waits on a shared buffer for
+   * these requests (a round trip is two futex wake-ups, no message) and takes no batch: meant
+   * for an idle pool (the writer's tables, once every data block is written).
    *
    * @param block The bytes.
    * @returns The compressed bytes (a fresh array), or undefined when they would not be
@@ -505,29 +521,41 @@ export class CompressPool {
    */
   compressSync(block: Uint8Array): Uint8Array | undefined {
     if (this.#failed) throw this.#failed;
-    const need = 8 + 2 * block.length + 1024;
-    if (!this.#sync || this.#sync.byteLength < need) {
-      this.#sync = new SharedArrayBuffer(Math.max(need, 64 * 1024));
+    if (this.#sync && this.#sync.data.length < 2 * block.length + 1024) this.#endSync();
+    if (!this.#sync) {
+      const sab = new SharedArrayBuffer(16 + Math.max(64 * 1024, 2 * block.length + 1024));
+      this.#sync = { ctrl: new Int32Array(sab, 0, 4), data: new Uint8Array(sab, 16), seq: 0 };
+      this.#workers[0]!.postMessage({ serve: sab });
     }
-    const ctrl = new Int32Array(this.#sync, 0, 2);
-    const data = new Uint8Array(this.#sync, 8);
+    const sync = this.#sync;
+    const { ctrl, data } = sync;
     data.set(block);
-    Atomics.store(ctrl, 0, 0);
-    this.#workers[0]!.postMessage({ sync: this.#sync, length: block.length });
-    // A loop: the previous answer's notify may arrive after this request was posted.
+    ctrl[3] = block.length;
+    const seq = ++sync.seq;
+    Atomics.store(ctrl, 0, seq);
+    Atomics.notify(ctrl, 0);
     const deadline = Date.now() + SYNC_TIMEOUT_MS;
-    while (Atomics.load(ctrl, 0) === 0) {
+    while (Atomics.load(ctrl, 1) !== seq) {
       const left = deadline - Date.now();
-      if (left <= 0 || Atomics.wait(ctrl, 0, 0, left) === "timed-out") {
+      if (left <= 0) {
         throw new Error("Cannot compress a metadata block: the compression worker did not answer");
       }
+      Atomics.wait(ctrl, 1, Atomics.load(ctrl, 1), left);
     }
-    const length = ctrl[1]!;
-    if (ctrl[0] !== 1) {
+    const length = ctrl[3]!;
+    if (ctrl[2] !== 1) {
       const reason = new TextDecoder().decode(data.slice(0, length));
       throw new Error(`Cannot compress a metadata block: ${reason}`);
     }
     return length === 0 ? undefined : data.slice(0, length);
+  }
+
+  /** Let the first worker go back to its messages (it served {@linkcode compressSync}). */
+  #endSync(): void {
+    if (!this.#sync) return;
+    Atomics.store(this.#sync.ctrl, 0, -1);
+    Atomics.notify(this.#sync.ctrl, 0);
+    this.#sync = undefined;
   }
 
   /**
@@ -595,6 +623,7 @@ export class CompressPool {
 
   /** Stop the workers; pending blocks are rejected. */
   close(): void {
+    this.#endSync();
     for (const worker of this.#workers) worker.terminate();
     this.#fail(new Error("Cannot compress a block: the pool is closed"));
   }
