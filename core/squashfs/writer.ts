@@ -10,7 +10,7 @@
  * @module
  */
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { HOST_OFFSET, HOST_PATH, pathKey } from "./fstree.ts";
+import { HOST_OFFSET, HOST_PATH, LATE_XATTRS, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
 import type { BatchResult, BatchTask } from "./_compress_pool.ts";
 import { CompressPool } from "./_compress_pool.ts";
@@ -434,6 +434,23 @@ export class SquashfsWriter implements FsSink {
     }
     const id = this.#newNode(path, "directory", meta);
     this.#xattrs(id, meta, path);
+  }
+
+  /**
+   * Replace the extended attributes of an entry already added ({@linkcode LATE_XATTRS}).
+   *
+   * @param path Relative path bytes of the entry.
+   * @param xattrs Its attributes: full name to value.
+   */
+  [LATE_XATTRS](path: Uint8Array, xattrs: ReadonlyMap<string, Uint8Array>): void {
+    if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
+    const known = this.#paths.get(pathKey(path));
+    if (!known) {
+      throw new TypeError(`Cannot set the xattrs of "${show(path)}": it is not in the image`);
+    }
+    if (this.#opts.noXattrs) return;
+    this.#call("sqfs_xattr_clear", `update "${show(path)}"`, known.id);
+    this.#xattrs(known.id, { mode: 0, uid: 0, gid: 0, mtime: 0, xattrs }, path);
   }
 
   /**
