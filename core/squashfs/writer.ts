@@ -568,11 +568,17 @@ export class SquashfsWriter implements FsSink {
     const range = this.#rangeBytes;
     const host = (data as { [HOST_PATH]?: string })[HOST_PATH];
     const base = (data as { [HOST_OFFSET]?: number })[HOST_OFFSET] ?? 0;
-    const hash = size > 0 && !this.#opts.noDuplicates &&
-      await this.#needsHash(
-        size,
-        host === undefined ? undefined : { state, path: host, offset: base },
-      );
+    const reread = host === undefined ? undefined : { state, path: host, offset: base };
+    let hash = false;
+    if (size > 0 && !this.#opts.noDuplicates) {
+      // A new size is the common case: decided here, without an await.
+      if (!this.#sizes.has(size)) {
+        this.#sizes.set(size, reread ?? null);
+        hash = reread === undefined;
+      } else {
+        hash = await this.#needsHash(size);
+      }
+    }
     if (
       host !== undefined && !hash && size > 0 && size < this.#blockSize && !this.#opts.noFragments
     ) {
@@ -594,7 +600,7 @@ export class SquashfsWriter implements FsSink {
     } else if (host !== undefined) {
       for (let offset = 0; offset < size; offset += range) {
         const length = Math.min(range, size - offset);
-        const batch = await this.#batchWithRoom(length);
+        const batch = this.#openWithRoom(length) ?? await this.#batchWithRoom(length);
         const task = { at: batch.used, length, path: host, offset: base + offset, hash };
         this.#addTask(batch, state, task, offset, size);
       }
@@ -614,7 +620,7 @@ export class SquashfsWriter implements FsSink {
           }
           if (batch === undefined) {
             slotLength = Math.min(range, size - total);
-            batch = await this.#batchWithRoom(slotLength);
+            batch = this.#openWithRoom(slotLength) ?? await this.#batchWithRoom(slotLength);
             slot = batch.used;
             batch.used += slotLength; // reserved while it fills
             fill = 0;
@@ -648,17 +654,15 @@ export class SquashfsWriter implements FsSink {
   }
 
   /**
-   * Whether a file of `size` bytes must be hashed for duplicate detection: only when an
-   * earlier file had the same size (a file of a size no other file has is no duplicate),
-   * or when it cannot be read again later (`reread` undefined: streamed data). The first
-   * file of a size is hashed once a second one comes: its ranges are read again from its
-   * host file, ahead of the second file's, so its digest is known when that is decided.
+   * For a file whose size an earlier file had (so it is hashed: a file of a size no other
+   * file has is no duplicate, and is hashed only when it cannot be read again later, i.e.
+   * streamed data; `file` decides that case): the first file of that size, unless hashed
+   * already, is hashed now, its ranges read again from its host file ahead of this file's,
+   * so that its digest is known when this one is decided.
+   *
+   * @returns true (the file is to be hashed).
    */
-  async #needsHash(size: number, reread: Unhashed | undefined): Promise<boolean> {
-    if (!this.#sizes.has(size)) {
-      this.#sizes.set(size, reread ?? null);
-      return reread === undefined;
-    }
+  async #needsHash(size: number): Promise<boolean> {
     const first = this.#sizes.get(size);
     if (first) {
       this.#sizes.set(size, null);
@@ -666,7 +670,7 @@ export class SquashfsWriter implements FsSink {
       const digests = { list: [] as string[], complete: true };
       for (let offset = 0; offset < size; offset += range) {
         const length = Math.min(range, size - offset);
-        const batch = await this.#batchWithRoom(length);
+        const batch = this.#openWithRoom(length) ?? await this.#batchWithRoom(length);
         const task: BatchTask = {
           at: batch.used,
           length,
@@ -741,6 +745,12 @@ export class SquashfsWriter implements FsSink {
   }
 
   /** The open batch if it has `length` bytes free, else a new one (waiting for room). */
+  /** The open batch if it has `length` bytes free (the common case, without an await). */
+  #openWithRoom(length: number): Batch | undefined {
+    const open = this.#open;
+    return open && !this.#closed && open.used + length <= open.buffer.byteLength ? open : undefined;
+  }
+
   async #batchWithRoom(length: number): Promise<Batch> {
     if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
     const open = this.#open;
