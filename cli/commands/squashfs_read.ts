@@ -6,9 +6,7 @@
  */
 import { action, type Command } from "../_command.ts";
 import { log, printJson, Progress } from "../_output.ts";
-import { type SquashfsEntry, SquashfsReader } from "../../core/squashfs/reader.ts";
-import { extractSquashfs } from "../../core/squashfs/extract.ts";
-import { hostNodeMaker, hostXattrWriter } from "../../runtime/fsnodes.ts";
+import type { SquashfsEntry, SquashfsReader } from "../../core/squashfs/reader.ts";
 import { UsageError } from "../../core/errors.ts";
 import { squashfsGroup } from "./squashfs.ts";
 
@@ -163,7 +161,7 @@ export function registerSquashfsRead(group: Command): void {
     .option("--json", "print a JSON array of entries instead")
     .option("--offset <bytes>", "byte offset of the SquashFS image inside the file")
     .action(action(async (image: string, opts: { json?: boolean; offset?: string }) => {
-      const reader = await SquashfsReader.open(image, openOptions(opts.offset));
+      const reader = await openReader(image, opts.offset);
       try {
         if (opts.json) {
           printJson(reader.list().map((e) => entryJson(reader, e)));
@@ -205,13 +203,19 @@ export function registerSquashfsRead(group: Command): void {
     )
     .action(
       action(async (image: string, dir: string, paths: string[], opts: { offset?: string }) => {
-        const reader = await SquashfsReader.open(image, openOptions(opts.offset));
+        const reader = await openReader(image, opts.offset);
         try {
           let total = 0;
           for (const e of reader.list()) {
             if (e.type === "file" && e.hardlinkOf === undefined) total += e.size;
           }
           const bar = new Progress(`Extracting ${image}`, total);
+          // Imported here: extract.ts loads node:fs (~20 ms), which `pack` and `list`
+          // (registered with this verb) do not need.
+          const [{ extractSquashfs }, { hostNodeMaker, hostXattrWriter }] = await Promise.all([
+            import("../../core/squashfs/extract.ts"),
+            import("../../runtime/fsnodes.ts"),
+          ]);
           const report = await extractSquashfs(reader, dir, {
             paths,
             nodeMaker: hostNodeMaker(),
@@ -240,6 +244,15 @@ export function registerSquashfsRead(group: Command): void {
         }
       }),
     );
+}
+
+/**
+ * Open the image. The reader (and the SIF loader under it) is imported here: `pack`, which
+ * shares this verb group, does not need it at start-up.
+ */
+async function openReader(image: string, offset: string | undefined): Promise<SquashfsReader> {
+  const { SquashfsReader } = await import("../../core/squashfs/reader.ts");
+  return await SquashfsReader.open(image, openOptions(offset));
 }
 
 function openOptions(offset: string | undefined): { offset?: number } {

@@ -139,6 +139,39 @@ function reusableZstd(level, windowLog, blockSize) {
     return undefined;
   }
 }
+// Metadata blocks for the writer, whose thread waits on the shared buffer (see
+// compressSync): words REQ (request number; -1: stop), RESP (the number answered), STATUS (1:
+// ok, 2: error), LENGTH (input, then output length: 0 when not smaller; or the error text's).
+// This thread serves nothing else meanwhile: the writer asks only once its data is done.
+function serveMetadata(sab) {
+  const ctrl = new Int32Array(sab, 0, 4);
+  const data = new Uint8Array(sab, 16);
+  let seen = 0;
+  for (;;) {
+    // A timeout, so that terminate() gets a chance to stop a thread whose writer is gone.
+    Atomics.wait(ctrl, 0, seen, 1000);
+    const req = Atomics.load(ctrl, 0);
+    if (req < 0) return;
+    if (req === seen) continue;
+    seen = req;
+    try {
+      const input = data.slice(0, ctrl[3]);
+      const c = compress(input);
+      const len = zstd ? zstdFrameLength(c) : c.length;
+      if (len < input.length) data.set(c.subarray(0, len));
+      ctrl[3] = len < input.length ? len : 0;
+      ctrl[2] = 1;
+    } catch (error) {
+      const text = new TextEncoder().encode(String(error && error.message || error));
+      const n = Math.min(text.length, data.length);
+      data.set(text.subarray(0, n));
+      ctrl[3] = n;
+      ctrl[2] = 2;
+    }
+    Atomics.store(ctrl, 1, req);
+    Atomics.notify(ctrl, 1);
+  }
+}
 // One batch: each task's input lies in its slot of the buffer (copied there by the writer,
 // or read here from a host file); the results are written back into the same buffer from
 // its start (each output is no longer than its input, so it never overtakes unread input).
@@ -158,11 +191,37 @@ function runTasks(bytes, tasks, results, files) {
   let out = 0;
   for (const t of tasks) {
     const slot = bytes.subarray(t.at, t.at + t.length);
+    if (t.hashOnly) {
+      // A re-read of an earlier file for its digest: one that cannot be read gets none.
+      let digest;
+      try {
+        readRange(files, t.path, t.offset, slot);
+        digest = createHash("sha256").update(slot).digest("hex");
+      } catch {
+        try {
+          files.get(t.path)?.close();
+        } catch {
+          // already closed
+        }
+        files.delete(t.path);
+      }
+      results.push({ out, words: [], tail: 0, digest });
+      continue;
+    }
     if (t.path !== undefined) {
       try {
         readRange(files, t.path, t.offset, slot);
       } catch (error) {
         throw new Error("Cannot pack \\"" + t.path + "\\": " + (error && error.message));
+      }
+    }
+    if (t.pieces !== undefined) {
+      for (const p of t.pieces) {
+        try {
+          readRange(files, p.path, p.offset, slot.subarray(p.at, p.at + p.length));
+        } catch (error) {
+          throw new Error("Cannot pack \\"" + p.path + "\\": " + (error && error.message));
+        }
       }
     }
     const digest = t.hash ? createHash("sha256").update(slot).digest("hex") : undefined;
@@ -226,6 +285,10 @@ self.onmessage = (event) => {
     compress = checked(fast, plain, zstd) ?? plain;
     return;
   }
+  if (message.serve) {
+    serveMetadata(message.serve);
+    return;
+  }
   if (message.tasks) {
     try {
       runBatch(message);
@@ -251,6 +314,9 @@ self.onmessage = (event) => {
   workerXzCompressor.toString();
 
 let workerUrl: string | undefined;
+
+/** How long {@linkcode CompressPool.compressSync} waits for a worker before giving up. */
+const SYNC_TIMEOUT_MS = 120_000;
 
 /**
  * Make a zstd result what Linux's streaming decoder accepts, in place, and return its
@@ -318,6 +384,16 @@ export interface BatchTask {
   tailRaw?: boolean;
   /** A fragment block: one block, compressed even when all zero. */
   fragment?: boolean;
+  /**
+   * Ranges of host files to read into the slot first (at `at` within it): the tails a
+   * fragment block holds that no earlier task read.
+   */
+  pieces?: { at: number; length: number; path: string; offset: number }[];
+  /**
+   * Only hash the input read from `path` (an earlier file read again for its digest); a
+   * read that fails gives no digest instead of failing the batch.
+   */
+  hashOnly?: boolean;
 }
 
 /** What a worker made of one task; its output lies in the batch buffer from `out`. */
@@ -365,6 +441,7 @@ export class CompressPool {
     number,
     { resolve: (r: BatchResult) => void; reject: (e: Error) => void; worker: number }
   >();
+  #sync: { ctrl: Int32Array; data: Uint8Array; seq: number } | undefined;
 
   /**
    * Start `size` workers.
@@ -436,6 +513,57 @@ export class CompressPool {
   }
 
   /**
+   * Compress one small block (a metadata block) on the first worker while this thread
+   * waits for it, so that this thread needs no compressor of its own (loading `node:zlib`
+   * costs ~20 ms of CPU). Same bytes as the data blocks' compressor gives. From the first
+   * call until {@linkcode CompressPool.close} the first worker waits on a shared buffer for
+   * these requests (a round trip is two futex wake-ups, no message) and takes no batch: meant
+   * for an idle pool (the writer's tables, once every data block is written).
+   *
+   * @param block The bytes.
+   * @returns The compressed bytes (a fresh array), or undefined when they would not be
+   *   smaller than the input.
+   */
+  compressSync(block: Uint8Array): Uint8Array | undefined {
+    if (this.#failed) throw this.#failed;
+    if (this.#sync && this.#sync.data.length < 2 * block.length + 1024) this.#endSync();
+    if (!this.#sync) {
+      const sab = new SharedArrayBuffer(16 + Math.max(64 * 1024, 2 * block.length + 1024));
+      this.#sync = { ctrl: new Int32Array(sab, 0, 4), data: new Uint8Array(sab, 16), seq: 0 };
+      this.#workers[0]!.postMessage({ serve: sab });
+    }
+    const sync = this.#sync;
+    const { ctrl, data } = sync;
+    data.set(block);
+    ctrl[3] = block.length;
+    const seq = ++sync.seq;
+    Atomics.store(ctrl, 0, seq);
+    Atomics.notify(ctrl, 0);
+    const deadline = Date.now() + SYNC_TIMEOUT_MS;
+    while (Atomics.load(ctrl, 1) !== seq) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error("Cannot compress a metadata block: the compression worker did not answer");
+      }
+      Atomics.wait(ctrl, 1, Atomics.load(ctrl, 1), left);
+    }
+    const length = ctrl[3]!;
+    if (ctrl[2] !== 1) {
+      const reason = new TextDecoder().decode(data.slice(0, length));
+      throw new Error(`Cannot compress a metadata block: ${reason}`);
+    }
+    return length === 0 ? undefined : data.slice(0, length);
+  }
+
+  /** Let the first worker go back to its messages (it served {@linkcode compressSync}). */
+  #endSync(): void {
+    if (!this.#sync) return;
+    Atomics.store(this.#sync.ctrl, 0, -1);
+    Atomics.notify(this.#sync.ctrl, 0);
+    this.#sync = undefined;
+  }
+
+  /**
    * Run a batch of tasks on the least busy worker: one message each way, the buffer
    * transferred there and back (never copied).
    *
@@ -500,6 +628,7 @@ export class CompressPool {
 
   /** Stop the workers; pending blocks are rejected. */
   close(): void {
+    this.#endSync();
     for (const worker of this.#workers) worker.terminate();
     this.#fail(new Error("Cannot compress a block: the pool is closed"));
   }

@@ -15,7 +15,7 @@
  * @module
  */
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { HOST_PATH, pathKey } from "./fstree.ts";
+import { HOST_PATH, LATE_XATTRS, type LateXattrsSink, pathKey } from "./fstree.ts";
 import type { XattrTable } from "./xattr_dump.ts";
 
 /**
@@ -156,9 +156,31 @@ export class DirectorySource {
       for (const entry of walkTree(dir, options)) await emitEntry(entry, sink, buffer, undefined);
       return;
     }
-    // Every entry needs the attributes table before it is emitted: the provider (a getfattr
-    // process walking the tree) runs while this thread walks it too, instead of first.
+    // The provider (a getfattr process walking the tree) runs while this thread walks it
+    // too. A sink that takes attributes late gets the entries as they are found, and their
+    // attributes once the provider is done; any other gets them after that.
     const pending = options.xattrs(dir);
+    const late = (sink as Partial<LateXattrsSink>)[LATE_XATTRS];
+    if (typeof late === "function") {
+      pending.catch(() => {}); // awaited below, or first when the walk fails
+      const paths: Uint8Array[] = [];
+      try {
+        for (const entry of walkTree(dir, options)) {
+          await emitEntry(entry, sink, buffer, undefined);
+          if (!entry.linkTo) paths.push(entry.path);
+        }
+      } catch (error) {
+        await pending; // its error first, as when it ran before the walk
+        throw error;
+      }
+      const xattrs = await pending;
+      if (xattrs.size === 0) return;
+      for (const path of paths) {
+        const found = xattrs.get(pathKey(path));
+        if (found?.size) late.call(sink, path, found);
+      }
+      return;
+    }
     let entries: ScannedEntry[];
     try {
       entries = [...walkTree(dir, options)];

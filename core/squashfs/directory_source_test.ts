@@ -4,7 +4,7 @@ import { testWithTools } from "../../tests/_helpers/tools.ts";
 import { describeTree } from "../../tests/_helpers/tree.ts";
 import { buildTestTree, listing, sh } from "./_test_tree.ts";
 import { DirectorySource } from "./directory_source.ts";
-import type { FsSink } from "./fstree.ts";
+import { ForwardingSink, type FsSink } from "./fstree.ts";
 import { SquashfsWriter, type SquashfsWriterOptions } from "./writer.ts";
 
 let tree: Promise<string> | undefined;
@@ -384,6 +384,11 @@ Deno.test("walking into the writer with an xattr provider gives the bytes of sca
     assert.deepEqual(calls, [src, src]);
     const walked = Deno.readFileSync(`${tmp}/walked.sqfs`);
     assert.deepEqual(walked, Deno.readFileSync(`${tmp}/scanned.sqfs`));
+    // a sink that takes no late attributes gets each entry once the table is there
+    const forwarded = await SquashfsWriter.create(`${tmp}/forwarded.sqfs`);
+    await DirectorySource.walkInto(src, new ForwardingSink(forwarded), { xattrs });
+    await forwarded.finish();
+    assert.deepEqual(Deno.readFileSync(`${tmp}/forwarded.sqfs`), walked);
     // the table made it in (the bytes differ from an image without it)
     const plain = await SquashfsWriter.create(`${tmp}/plain.sqfs`);
     await DirectorySource.walkInto(src, plain);

@@ -193,3 +193,18 @@ export const HOST_PATH: unique symbol = Symbol.for("singlet.squashfs.hostPath");
  * member's data inside a plain tar on disk.
  */
 export const HOST_OFFSET: unique symbol = Symbol.for("singlet.squashfs.hostOffset");
+
+/**
+ * An optional method of an {@linkcode FsSink}: `sink[LATE_XATTRS](path, xattrs)` replaces the
+ * extended attributes of an entry already given to it. A producer whose attributes arrive
+ * late (a `getfattr` walk running beside its own) may give such a sink its entries without
+ * them first and set them with it afterwards; other sinks get each entry once its attributes
+ * are known. The SquashFS writer has it (same image either way).
+ */
+export const LATE_XATTRS: unique symbol = Symbol.for("singlet.squashfs.lateXattrs");
+
+/** An {@linkcode FsSink} that takes extended attributes after the entry ({@linkcode LATE_XATTRS}). */
+export interface LateXattrsSink extends FsSink {
+  /** Replace the extended attributes of the entry at `path` (given earlier). */
+  [LATE_XATTRS](path: Uint8Array, xattrs: ReadonlyMap<string, Uint8Array>): void;
+}

@@ -36,7 +36,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { decompress, detectCompression } from "../codec/decompress.ts";
 import { FileChunks } from "../codec/file_chunks.ts";
 import { displayName } from "../tar/header.ts";
@@ -170,7 +170,9 @@ export async function mergeLayers(
       : undefined;
     const hostTar = plain ? layer.path : undefined;
     const opened = plain ?? decompress(await layer.open(), { name: layer.name });
-    const hashed = layer.diffId === undefined ? undefined : new HashingStream(opened);
+    const hashed = layer.diffId === undefined
+      ? undefined
+      : new HashingStream(opened, (await import("node:crypto")).createHash("sha256"));
     try {
       for await (const entry of readTar(hashed ?? opened, options.tar)) {
         stats.entries++;
@@ -347,10 +349,12 @@ export async function mergeLayers(
  */
 class HashingStream implements AsyncIterable<Uint8Array> {
   readonly #source: AsyncIterator<Uint8Array>;
-  readonly #hash = createHash("sha256");
+  readonly #hash: Hash;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  /** `hash` is a fresh sha256 (`node:crypto` is imported only for layers with a DiffID). */
+  constructor(source: AsyncIterable<Uint8Array>, hash: Hash) {
     this.#source = source[Symbol.asyncIterator]();
+    this.#hash = hash;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
@@ -455,12 +459,23 @@ function applyMarker(
   }
 }
 
-/** The keys of the strict ancestors of `key`, root ("") first. */
-function ancestorsOf(key: string): string[] {
+/** The last list {@linkcode ancestorsOf} made, and the parent it was made for. */
+let ancestorsMemo: { parent: string; list: readonly string[] } = { parent: "", list: [""] };
+
+/**
+ * The keys of the strict ancestors of `key`, root ("") first. Shared with the previous call
+ * for the same parent (members of a directory follow each other in a tar, and each is
+ * looked up several times): never modify it.
+ */
+function ancestorsOf(key: string): readonly string[] {
   if (key === "") return [];
-  const out = [""];
-  for (let i = key.indexOf("/"); i >= 0; i = key.indexOf("/", i + 1)) out.push(key.slice(0, i));
-  return out;
+  const slash = key.lastIndexOf("/");
+  const parent = slash < 0 ? "" : key.slice(0, slash);
+  if (parent === ancestorsMemo.parent) return ancestorsMemo.list;
+  const list = [""];
+  for (let i = key.indexOf("/"); i >= 0; i = key.indexOf("/", i + 1)) list.push(key.slice(0, i));
+  ancestorsMemo = { parent, list };
+  return list;
 }
 
 /** Whether an ancestor record hides entries of layer `depth` at `key`. */
@@ -530,8 +545,7 @@ function claimAncestors(
   depth: number,
   self = false,
 ): void {
-  const keys = ancestorsOf(key);
-  if (self) keys.push(key);
+  const keys = self ? [...ancestorsOf(key), key] : ancestorsOf(key);
   for (const ancestor of keys) {
     const node = nodes.get(ancestor);
     if (!node) {

@@ -9,14 +9,11 @@
  *
  * @module
  */
-import zlib from "node:zlib";
-import { createHash } from "node:crypto";
-import { Buffer } from "node:buffer";
 import type { EntryMeta, FsSink } from "./fstree.ts";
-import { HOST_OFFSET, HOST_PATH, pathKey } from "./fstree.ts";
+import { HOST_OFFSET, HOST_PATH, LATE_XATTRS, pathKey } from "./fstree.ts";
 import { SqfsInstance } from "./_wasm.ts";
 import type { BatchResult, BatchTask } from "./_compress_pool.ts";
-import { CompressPool, zstdFrameLength, zstdWindowLog } from "./_compress_pool.ts";
+import { CompressPool } from "./_compress_pool.ts";
 import { Codecs, codecsWasmBytes } from "./_codecs_wasm.ts";
 import { compressorOptionsBlock, FLAG_COMPRESSOR_OPTIONS } from "./_compressor_options.ts";
 
@@ -46,7 +43,7 @@ export interface SquashfsWriterOptions {
   noFragments?: boolean;
   /** Drop extended attributes. */
   noXattrs?: boolean;
-  /** Do not detect duplicate files (saves hashing every byte). */
+  /** Do not detect duplicate files (saves hashing the files whose sizes repeat). */
   noDuplicates?: boolean;
   /** Compression worker threads (default: the number of CPUs). */
   parallelism?: number;
@@ -128,6 +125,9 @@ interface FragmentGroup {
   unwritten: number;
 }
 
+/** A tail read by the worker from a host file into a fragment block, at `at` in the block. */
+type FragmentPiece = NonNullable<BatchTask["pieces"]>[number];
+
 /** A regular file whose ranges are in flight. */
 interface FileState {
   id: number;
@@ -139,6 +139,17 @@ interface FileState {
   fragOffset: number;
   /** sha256 of each range (hex), when detecting duplicates. */
   digests: string[];
+}
+
+/**
+ * The first file of its size, not hashed when it was packed (a file whose size no other
+ * file has cannot be a duplicate): where to read it again once a second file of that size
+ * comes.
+ */
+interface Unhashed {
+  state: FileState;
+  path: string;
+  offset: number;
 }
 
 /**
@@ -177,7 +188,16 @@ export class SquashfsWriter implements FsSink {
   #fragFree: ArrayBuffer[] = [];
   #fragLen = 0;
   #fragCount = 0;
+  /** Tails in the fragment block being filled that the worker reads from host files. */
+  #fragPieces: FragmentPiece[] = [];
+  /** Fragment groups posted and not yet written out. */
+  #fragGroupsOut = 0;
   #dups = new Map<string, FileState>();
+  /**
+   * File sizes seen so far: the first file of that size while it is unhashed and can be
+   * read again, else null (it was hashed, or it is being hashed now).
+   */
+  #sizes = new Map<number, Unhashed | null>();
   /** The batch being filled (not yet posted). */
   #open: Batch | undefined;
   /** Batches posted and not yet decided on. */
@@ -263,16 +283,18 @@ export class SquashfsWriter implements FsSink {
     const codecs = wasmCodec ? await codecsWasmBytes() : undefined;
     const pool = new CompressPool(workers, compressor, level, blockSize, codecs);
     try {
-      const cx = wasmCodec ? await Codecs.create() : undefined;
-      const compressSync = cx
-        ? compressor === "xz"
-          ? (b: Uint8Array) => cx.xzCompress(b, level, blockSize) ?? b
-          : (b: Uint8Array) => cx.lz4Compress(b) ?? b
-        : metadataCompressor(compressor, level, blockSize);
-      const wasm = await SqfsInstance.create((block) => {
-        const out = compressSync(block);
-        return out.length < block.length ? out : undefined;
-      });
+      const lz4 = compressor === "lz4" ? await Codecs.create() : undefined;
+      // gzip, zstd and xz metadata blocks are compressed by a worker (this thread then
+      // loads no node:zlib and no xz encoder), once the data blocks are done (the tables are
+      // built in finish).
+      const wasm = await SqfsInstance.create(
+        lz4
+          ? (block) => {
+            const out = lz4.lz4Compress(block);
+            return out !== undefined && out.length < block.length ? out : undefined;
+          }
+          : (block) => pool.compressSync(block),
+      );
       let flags = 0;
       if (options.noFragments) flags |= FLAG_NO_FRAGMENTS;
       if (!options.noDuplicates) flags |= FLAG_DUPLICATES;
@@ -424,6 +446,23 @@ export class SquashfsWriter implements FsSink {
   }
 
   /**
+   * Replace the extended attributes of an entry already added ({@linkcode LATE_XATTRS}).
+   *
+   * @param path Relative path bytes of the entry.
+   * @param xattrs Its attributes: full name to value.
+   */
+  [LATE_XATTRS](path: Uint8Array, xattrs: ReadonlyMap<string, Uint8Array>): void {
+    if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
+    const known = this.#paths.get(pathKey(path));
+    if (!known) {
+      throw new TypeError(`Cannot set the xattrs of "${show(path)}": it is not in the image`);
+    }
+    if (this.#opts.noXattrs) return;
+    this.#call("sqfs_xattr_clear", `update "${show(path)}"`, known.id);
+    this.#xattrs(known.id, { mode: 0, uid: 0, gid: 0, mtime: 0, xattrs }, path);
+  }
+
+  /**
    * Add a symbolic link.
    *
    * @param path Relative path bytes.
@@ -537,12 +576,41 @@ export class SquashfsWriter implements FsSink {
     };
     const range = this.#rangeBytes;
     const host = (data as { [HOST_PATH]?: string })[HOST_PATH];
-    if (host !== undefined) {
-      const base = (data as { [HOST_OFFSET]?: number })[HOST_OFFSET] ?? 0;
+    const base = (data as { [HOST_OFFSET]?: number })[HOST_OFFSET] ?? 0;
+    const reread = host === undefined ? undefined : { state, path: host, offset: base };
+    let hash = false;
+    if (size > 0 && !this.#opts.noDuplicates) {
+      // A new size is the common case: decided here, without an await.
+      if (!this.#sizes.has(size)) {
+        this.#sizes.set(size, reread ?? null);
+        hash = reread === undefined;
+      } else {
+        hash = await this.#needsHash(size);
+      }
+    }
+    if (
+      host !== undefined && !hash && size > 0 && size < this.#blockSize && !this.#opts.noFragments
+    ) {
+      // All tail and nothing to hash: no batch task at all. The tail is placed in the
+      // fragment block in its turn, and the worker compressing that block reads it there.
+      while (this.#fragGroupsOut >= this.#window) {
+        this.#throwIfFailed();
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      }
+      this.#throwIfFailed();
+      this.#chain = this.#chain.then(() => {
+        if (this.#failed) return;
+        this.#addFragmentPiece({ at: 0, length: size, path: host, offset: base }, state);
+        this.#output(() => {
+          this.#progress(size);
+          this.#completeFile(state);
+        });
+      }).catch((error) => this.#fail(error));
+    } else if (host !== undefined) {
       for (let offset = 0; offset < size; offset += range) {
         const length = Math.min(range, size - offset);
-        const batch = await this.#batchWithRoom(length);
-        const task = { at: batch.used, length, path: host, offset: base + offset };
+        const batch = this.#openWithRoom(length) ?? await this.#batchWithRoom(length);
+        const task = { at: batch.used, length, path: host, offset: base + offset, hash };
         this.#addTask(batch, state, task, offset, size);
       }
     } else {
@@ -561,7 +629,7 @@ export class SquashfsWriter implements FsSink {
           }
           if (batch === undefined) {
             slotLength = Math.min(range, size - total);
-            batch = await this.#batchWithRoom(slotLength);
+            batch = this.#openWithRoom(slotLength) ?? await this.#batchWithRoom(slotLength);
             slot = batch.used;
             batch.used += slotLength; // reserved while it fills
             fill = 0;
@@ -573,7 +641,8 @@ export class SquashfsWriter implements FsSink {
           total += n;
           if (fill === slotLength) {
             batch.used -= slotLength;
-            this.#addTask(batch, state, { at: slot, length: slotLength }, total - fill, size);
+            const task = { at: slot, length: slotLength, hash };
+            this.#addTask(batch, state, task, total - fill, size);
             batch = undefined;
           }
         }
@@ -593,6 +662,64 @@ export class SquashfsWriter implements FsSink {
     if (this.#failed) throw this.#failed;
   }
 
+  /**
+   * For a file whose size an earlier file had (so it is hashed: a file of a size no other
+   * file has is no duplicate, and is hashed only when it cannot be read again later, i.e.
+   * streamed data; `file` decides that case): the first file of that size, unless hashed
+   * already, is hashed now, its ranges read again from its host file ahead of this file's,
+   * so that its digest is known when this one is decided.
+   *
+   * @returns true (the file is to be hashed).
+   */
+  async #needsHash(size: number): Promise<boolean> {
+    const first = this.#sizes.get(size);
+    if (first) {
+      this.#sizes.set(size, null);
+      const range = this.#rangeBytes;
+      const digests = { list: [] as string[], complete: true };
+      for (let offset = 0; offset < size; offset += range) {
+        const length = Math.min(range, size - offset);
+        const batch = this.#openWithRoom(length) ?? await this.#batchWithRoom(length);
+        const task: BatchTask = {
+          at: batch.used,
+          length,
+          path: first.path,
+          offset: first.offset + offset,
+          hashOnly: true,
+        };
+        this.#addHashTask(batch, task, first.state, digests, offset + length === size);
+      }
+    }
+    return true;
+  }
+
+  /** Queue a re-read of an earlier file's range, hashed only; the last one registers it. */
+  #addHashTask(
+    batch: Batch,
+    task: BatchTask,
+    state: FileState,
+    digests: { list: string[]; complete: boolean },
+    last: boolean,
+  ): void {
+    const index = batch.tasks.length;
+    batch.tasks.push(task);
+    batch.used += task.length;
+    batch.undecided++;
+    batch.unwritten++;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#failed) return;
+      const result = await batch.result;
+      this.#decided(batch);
+      const digest = result.results[index]!.digest;
+      // A file that cannot be read again (changed or gone since) is left unregistered.
+      if (digest === undefined) digests.complete = false;
+      else digests.list.push(digest);
+      if (last && digests.complete) this.#dups.set(dupKey(state.size, digests.list), state);
+      this.#output(() => this.#release(batch, result));
+    }).catch((error) => this.#fail(error));
+    if (batch.used >= this.#batchBytes || batch.tasks.length >= BATCH_TASKS) this.#post();
+  }
+
   /** Queue a range of a file in `batch`; its handler joins the chain of writes. */
   #addTask(
     batch: Batch,
@@ -602,7 +729,6 @@ export class SquashfsWriter implements FsSink {
     size: number,
   ): void {
     const last = offset + task.length === size;
-    task.hash = !this.#opts.noDuplicates;
     task.tailRaw = last && !this.#opts.noFragments;
     const index = batch.tasks.length;
     batch.tasks.push(task);
@@ -628,6 +754,12 @@ export class SquashfsWriter implements FsSink {
   }
 
   /** The open batch if it has `length` bytes free, else a new one (waiting for room). */
+  /** The open batch if it has `length` bytes free (the common case, without an await). */
+  #openWithRoom(length: number): Batch | undefined {
+    const open = this.#open;
+    return open && !this.#closed && open.used + length <= open.buffer.byteLength ? open : undefined;
+  }
+
   async #batchWithRoom(length: number): Promise<Batch> {
     if (this.#closed) throw new Error("Cannot add to a SquashFS image after finish or abort");
     const open = this.#open;
@@ -719,7 +851,7 @@ export class SquashfsWriter implements FsSink {
     let key: string | undefined;
     if (hashing && first && last) {
       // A file of one range: a duplicate is known before anything is written.
-      key = `${state.size}:${t.digest}`;
+      key = dupKey(state.size, state.digests);
       const original = this.#dups.get(key);
       if (original) {
         this.#output(() => {
@@ -751,8 +883,7 @@ export class SquashfsWriter implements FsSink {
     }
     if (hashing && key === undefined) {
       // Longer files are written as their ranges arrive; a duplicate rewinds the output.
-      const all = createHash("sha256").update(state.digests.join(",")).digest("hex");
-      key = `${state.size}:${all}`;
+      key = dupKey(state.size, state.digests);
       const original = this.#dups.get(key);
       if (original) {
         this.#output(() => {
@@ -803,7 +934,12 @@ export class SquashfsWriter implements FsSink {
    * itself when it finds work left.
    */
   #startPump(): void {
-    this.#pumping ??= this.#pump().catch((error) => this.#fail(error)).finally(() => {
+    this.#pumping ??= this.#pump().catch((error) => {
+      // Nothing more is written after a failure: a queued write whose block failed (a
+      // closed pool rejects it) would otherwise restart the pump forever.
+      this.#outQueue.length = 0;
+      this.#fail(error);
+    }).finally(() => {
       this.#pumping = undefined;
       if (this.#outQueue.length > 0) this.#startPump();
     });
@@ -974,6 +1110,16 @@ export class SquashfsWriter implements FsSink {
     }
   }
 
+  /** Place a tail that the worker compressing its fragment block reads from a host file. */
+  #addFragmentPiece(piece: FragmentPiece, state: FileState): void {
+    if (this.#fragLen + piece.length > this.#blockSize) this.#flushFragment();
+    state.frag = this.#fragCount;
+    state.fragOffset = this.#fragLen;
+    piece.at = this.#fragLen;
+    this.#fragPieces.push(piece);
+    this.#fragLen += piece.length;
+  }
+
   #addFragment(tail: Uint8Array, state: FileState): void {
     if (this.#fragLen + tail.length > this.#blockSize) this.#flushFragment();
     state.frag = this.#fragCount;
@@ -1004,7 +1150,12 @@ export class SquashfsWriter implements FsSink {
     if (this.#fragLen === 0) return;
     const group = this.#fragGroup;
     const index = group.tasks.length;
-    group.tasks.push({ at: index * this.#blockSize, length: this.#fragLen, fragment: true });
+    const task: BatchTask = { at: index * this.#blockSize, length: this.#fragLen, fragment: true };
+    if (this.#fragPieces.length > 0) {
+      task.pieces = this.#fragPieces;
+      this.#fragPieces = [];
+    }
+    group.tasks.push(task);
     group.unwritten++;
     this.#fragLen = 0;
     this.#fragCount++;
@@ -1013,8 +1164,10 @@ export class SquashfsWriter implements FsSink {
       const word = t.words[0]!;
       this.#call("sqfs_fragment", "record a fragment", this.#pos, word);
       this.#write(new Uint8Array(result!.buffer, t.out, word & ~UNCOMPRESSED_BLOCK));
-      if (--group.unwritten === 0 && this.#fragFree.length < 4) {
-        this.#fragFree.push(result!.buffer);
+      if (--group.unwritten === 0) {
+        if (this.#fragFree.length < 4) this.#fragFree.push(result!.buffer);
+        this.#fragGroupsOut--;
+        this.#wake();
       }
     }, group.result);
     if (group.tasks.length === this.#fragGroupSize) this.#postFragments();
@@ -1025,7 +1178,9 @@ export class SquashfsWriter implements FsSink {
     const group = this.#fragGroup;
     if (group.tasks.length === 0) return;
     this.#fragGroup = this.#newFragmentGroup();
-    // The block being filled moves to the new group's first slot.
+    this.#fragGroupsOut++;
+    // The block being filled moves to the new group's first slot (its pieces, at offsets
+    // within the block, stay listed until it is closed).
     if (this.#fragLen > 0) {
       new Uint8Array(this.#fragGroup.buffer).set(
         new Uint8Array(group.buffer, group.tasks.length * this.#blockSize, this.#fragLen),
@@ -1051,9 +1206,9 @@ export class SquashfsWriter implements FsSink {
       await this.#pumped();
       this.#throwIfFailed();
       this.#closed = true;
-      this.#pool.close();
       const dataEnd = this.#pos;
       const len = this.#call("sqfs_finish", "build the SquashFS tables", dataEnd);
+      this.#pool.close();
       const ptr = (this.#wasm.raw.sqfs_result_ptr as () => number)();
       const all = this.#wasm.bytes().slice(ptr, ptr + len);
       this.#wasm.free(ptr, len);
@@ -1105,28 +1260,11 @@ export class SquashfsWriter implements FsSink {
 
 const decoder = new TextDecoder();
 
+/** The duplicate-detection key of a file: its size and the sha256 of each range. */
+function dupKey(size: number, digests: string[]): string {
+  return `${size}:${digests.join(",")}`;
+}
+
 function show(path: Uint8Array): string {
   return decoder.decode(path);
-}
-
-function metadataCompressor(
-  compressor: SquashfsCompressor,
-  level: number,
-  blockSize: number,
-): (b: Uint8Array) => Uint8Array {
-  if (compressor === "gzip") return (b) => asBytes(zlib.deflateSync(b, { level }));
-  const params = {
-    [zlib.constants.ZSTD_c_compressionLevel]: level,
-    [zlib.constants.ZSTD_c_windowLog]: zstdWindowLog(blockSize),
-  };
-  return (b) => {
-    // pledgedSrcSize (Node >= 23.8; missing from the typings) gives a single-segment frame.
-    const options = { params, pledgedSrcSize: b.length } as zlib.ZstdOptions;
-    const out = asBytes(zlib.zstdCompressSync(b, options));
-    return out.subarray(0, zstdFrameLength(out));
-  };
-}
-
-function asBytes(b: Buffer): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { testWithTools } from "../../tests/_helpers/tools.ts";
 import { listing, sh } from "./_test_tree.ts";
 import { SquashfsWriter } from "./writer.ts";
-import type { EntryMeta } from "./fstree.ts";
+import { type EntryMeta, HOST_PATH } from "./fstree.ts";
 
 const enc = new TextEncoder();
 const p = (s: string) => enc.encode(s);
@@ -224,6 +224,70 @@ testWithTools(
     });
   },
 );
+
+Deno.test("duplicates are found whether the first file of a size is read from the host or streamed", async () => {
+  await withTemp(async (tmp) => {
+    // Contents of equal sizes: two one-range ones, a three-range one (1.2 MB) and a unique size.
+    const rand = (n: number, seed: number) => {
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i++) b[i] = (i * 2654435761 + seed * 40503) >>> 24;
+      return b;
+    };
+    const a = rand(5000, 1);
+    const b = rand(5000, 2);
+    const big = rand(1_200_000, 3);
+    const bigOther = big.slice();
+    bigOther[700_000] = bigOther[700_000]! ^ 1;
+    const unique = rand(777, 4);
+    const files: [string, Uint8Array][] = [
+      ["a", a],
+      ["b", b],
+      ["unique", unique],
+      ["big", big],
+      ["a-again", a],
+      ["big-other", bigOther],
+      ["b-again", b],
+      ["big-again", big],
+      ["a-third", a],
+    ];
+    for (const [name, data] of files) Deno.writeFileSync(`${tmp}/${name}`, data);
+    // Every way of giving them: all host paths, all streamed, and alternating.
+    const images: Uint8Array[] = [];
+    for (const host of [(_: number) => true, (_: number) => false, (i: number) => i % 2 === 0]) {
+      const w = await SquashfsWriter.create(`${tmp}/out.sqfs`, { blockSize: 4096 });
+      for (const [i, [name, data]] of files.entries()) {
+        const source = bytes(data);
+        if (host(i)) Object.assign(source, { [HOST_PATH]: `${tmp}/${name}` });
+        await w.file(p(name), META, data.length, source);
+      }
+      const stats = await w.finish();
+      assert.equal(stats.duplicates, 4); // a-again, b-again, big-again, a-third
+      images.push(Deno.readFileSync(`${tmp}/out.sqfs`));
+    }
+    assert.deepEqual(images[1], images[0]);
+    assert.deepEqual(images[2], images[0]);
+  });
+});
+
+Deno.test("a tail that cannot be read into its fragment block fails the image, without hanging", async () => {
+  await withTemp(async (tmp) => {
+    const w = await SquashfsWriter.create(`${tmp}/out.sqfs`);
+    // A small file named by its host path is read by the worker compressing its fragment
+    // block: that block's failure reaches the writes queued behind it.
+    const gone = Object.assign(bytes(new Uint8Array(100)), { [HOST_PATH]: `${tmp}/gone` });
+    await w.file(p("gone"), META, 100, gone);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("finish hung")), 10_000);
+    });
+    try {
+      await assert.rejects(() => Promise.race([w.finish(), hung]), /Cannot pack ".*gone"/);
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.deepEqual([...Deno.readDirSync(tmp)], []);
+  });
+});
 
 Deno.test("a failed image leaves no file behind", async () => {
   await withTemp(async (tmp) => {
