@@ -151,7 +151,11 @@ singlet_run() {
         exec "\$@"
     fi
     trap : HUP INT QUIT TERM USR1 USR2
-    "\$@"
+    # the shell's own stderr goes to /dev/null: some shells (BusyBox ash) report a
+    # foreground child killed by a signal ("Terminated"), which the user's shell would not
+    # (the payload, exec'd in a subshell, gets the real stderr back)
+    exec 4>&2 2>/dev/null
+    (exec "\$@" 2>&4 4>&-)
     exit \$?
 }
 
