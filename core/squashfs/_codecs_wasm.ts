@@ -171,46 +171,23 @@ export class Codecs {
 }
 
 /**
- * The LZ4 compressor of a compression worker (see `_compress_pool.ts`): this function's
- * source is copied into the worker's inline module, so it is self-contained (no imports, no
- * closures over this module). It instantiates the module from its bytes synchronously.
+ * The LZ4 or xz compressor of a compression worker (see `_compress_pool.ts`): this
+ * function's source is copied into the worker's inline module, so it is self-contained (no
+ * imports, no closures over this module). It instantiates the module from its bytes
+ * synchronously.
  *
  * @param wasm The codecs module bytes ({@linkcode codecsWasmBytes}).
- * @returns A compressor returning the compressed bytes, or the input itself when LZ4 does
- *   not shrink it (the pool then stores the block uncompressed).
+ * @param codec "lz4", or "xz" (one .xz stream per block).
+ * @param preset The xz preset, 0 to 9 (ignored for lz4).
+ * @param dictSize The xz LZMA2 dictionary size: the image's block size (ignored for lz4).
+ * @returns A compressor returning the compressed bytes, or the input itself when they are
+ *   not smaller (the pool then stores the block uncompressed).
  */
-export function workerLz4Compressor(wasm: Uint8Array): (b: Uint8Array) => Uint8Array {
-  const x = new WebAssembly.Instance(new WebAssembly.Module(wasm as BufferSource), {})
-    .exports as unknown as Exports;
-  let inPtr = 0, inCap = 0, outPtr = 0, outCap = 0;
-  return (b: Uint8Array): Uint8Array => {
-    if (b.length > inCap) {
-      if (inCap) x.cx_free(inPtr, inCap);
-      if (outCap) x.cx_free(outPtr, outCap);
-      inCap = outCap = Math.max(b.length, 65536);
-      inPtr = x.cx_alloc(inCap);
-      outPtr = x.cx_alloc(outCap);
-    }
-    new Uint8Array(x.memory.buffer, inPtr, b.length).set(b);
-    const n = b.length > 1 ? x.cx_lz4_compress(inPtr, b.length, outPtr, b.length - 1) : 0;
-    return n > 0 ? new Uint8Array(x.memory.buffer, outPtr, n).slice() : b;
-  };
-}
-
-/**
- * The xz compressor of a compression worker (see `_compress_pool.ts`), self-contained like
- * {@linkcode workerLz4Compressor} (its source is copied into the worker's module).
- *
- * @param wasm The codecs module bytes ({@linkcode codecsWasmBytes}).
- * @param preset The xz preset, 0 to 9.
- * @param dictSize The LZMA2 dictionary size (the image's block size).
- * @returns A compressor returning one .xz stream, or the input itself when that is not
- *   smaller (the pool then stores the block uncompressed).
- */
-export function workerXzCompressor(
+export function workerCodecsCompressor(
   wasm: Uint8Array,
-  preset: number,
-  dictSize: number,
+  codec: "lz4" | "xz",
+  preset = 0,
+  dictSize = 0,
 ): (b: Uint8Array) => Uint8Array {
   const x = new WebAssembly.Instance(new WebAssembly.Module(wasm as BufferSource), {})
     .exports as unknown as Exports;
@@ -224,9 +201,12 @@ export function workerXzCompressor(
       outPtr = x.cx_alloc(outCap);
     }
     new Uint8Array(x.memory.buffer, inPtr, b.length).set(b);
-    const n = b.length > 1
-      ? x.cx_xz_compress(inPtr, b.length, outPtr, b.length - 1, preset, dictSize)
-      : 0;
+    const cap = b.length - 1;
+    const n = b.length < 2
+      ? 0
+      : codec === "lz4"
+      ? x.cx_lz4_compress(inPtr, b.length, outPtr, cap)
+      : x.cx_xz_compress(inPtr, b.length, outPtr, cap, preset, dictSize);
     if (n < 0) {
       const text = new Uint8Array(x.memory.buffer, x.cx_error_ptr(), x.cx_error_len());
       throw new Error(new TextDecoder().decode(text));

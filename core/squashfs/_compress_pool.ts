@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { workerLz4Compressor, workerXzCompressor } from "./_codecs_wasm.ts";
+import { workerCodecsCompressor } from "./_codecs_wasm.ts";
 
 /** Compressors the pool runs. */
 export type PoolCompressor = "gzip" | "zstd" | "lz4" | "xz";
@@ -270,12 +270,8 @@ self.onmessage = (event) => {
     // One output chunk per block (the default is 16 KiB chunks, concatenated: garbage that
     // grew each worker's heap); the compressed bytes do not depend on it.
     const chunkSize = Math.max(blockSize, 16384);
-    if (compressor === "lz4") {
-      compress = workerLz4Compressor(message.init.codecs);
-      return;
-    }
-    if (compressor === "xz") {
-      compress = workerXzCompressor(message.init.codecs, level, blockSize);
+    if (compressor === "lz4" || compressor === "xz") {
+      compress = workerCodecsCompressor(message.init.codecs, compressor, level, blockSize);
       return;
     }
     const plain = compressor === "gzip"
@@ -310,8 +306,7 @@ self.onmessage = (event) => {
     self.postMessage({ id, buffer, error: String(error) }, [buffer]);
   }
 };
-` + zstdFrameLength.toString() + workerLz4Compressor.toString() +
-  workerXzCompressor.toString();
+` + zstdFrameLength.toString() + workerCodecsCompressor.toString();
 
 let workerUrl: string | undefined;
 
