@@ -12,8 +12,17 @@ import { execImages } from "./_exec_images.ts";
 const TOOLS = ["runc", "unshare", "nsenter", "squashfuse_ll", "mksquashfs", "siftool", "script"];
 const TYPED = 'tty; echo "prompt=[$PS1]"; exit 7\n';
 
+/**
+ * `script` runs its command through `$SHELL -c`. `exec` makes singlet the terminal's process
+ * itself, whatever that shell is: dash (`/bin/sh`, CI's `$SHELL`) otherwise waits as the
+ * pty's foreground process and, on Ctrl-C, exits 130 itself after singlet returned.
+ */
+function onTerminal(command: string): string[] {
+  return ["script", "-qec", `exec ${command}`, "/dev/null"];
+}
+
 function shellOnTerminal(sif: string): string[] {
-  return ["script", "-qec", `${SINGLET_BIN} shell ${sif}`, "/dev/null"];
+  return onTerminal(`${SINGLET_BIN} shell ${sif}`);
 }
 
 function assertInteractive(result: { code: number; stdout: string; stderr: string }): void {
@@ -26,8 +35,9 @@ function assertInteractive(result: { code: number; stdout: string; stderr: strin
 
 testWithTools("shell gives an interactive shell on a TTY, as root", TOOLS, async () => {
   const { sif } = await execImages();
-  const child = new Deno.Command(shellOnTerminal(sif)[0]!, {
-    args: shellOnTerminal(sif).slice(1),
+  const [script, ...args] = shellOnTerminal(sif);
+  const child = new Deno.Command(script!, {
+    args,
     cwd: "/tmp",
     stdin: "piped",
     stdout: "piped",
@@ -50,8 +60,9 @@ testWithTools("shell gives an interactive shell on a TTY, as a user", TOOLS, asy
 testWithTools("Ctrl-C on a terminal reaches the payload's own handler", TOOLS, async () => {
   const { sif } = await execImages();
   const payload = `trap 'echo got INT; exit 43' INT; echo ready; sleep 30 & wait`;
-  const child = new Deno.Command("script", {
-    args: ["-qec", `${SINGLET_BIN} exec ${sif} sh -c "${payload}"`, "/dev/null"],
+  const [script, ...args] = onTerminal(`${SINGLET_BIN} exec ${sif} sh -c "${payload}"`);
+  const child = new Deno.Command(script!, {
+    args,
     cwd: "/tmp",
     stdin: "piped",
     stdout: "piped",
