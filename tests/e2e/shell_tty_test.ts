@@ -25,6 +25,17 @@ function shellOnTerminal(sif: string): string[] {
   return onTerminal(`${SINGLET_BIN} shell ${sif}`);
 }
 
+/** Start `argv` in /tmp with its three standard streams piped to the test. */
+function spawnPiped([program, ...args]: string[]): Deno.ChildProcess {
+  return new Deno.Command(program!, {
+    args,
+    cwd: "/tmp",
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 function assertInteractive(result: { code: number; stdout: string; stderr: string }): void {
   const lines = result.stdout.replaceAll("\r", "").split("\n");
   assert.equal(result.code, 7, `the shell's exit status is singlet's: ${result.stderr}`);
@@ -35,14 +46,7 @@ function assertInteractive(result: { code: number; stdout: string; stderr: strin
 
 testWithTools("shell gives an interactive shell on a TTY, as root", TOOLS, async () => {
   const { sif } = await execImages();
-  const [script, ...args] = shellOnTerminal(sif);
-  const child = new Deno.Command(script!, {
-    args,
-    cwd: "/tmp",
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(shellOnTerminal(sif));
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(TYPED));
   await writer.close();
@@ -60,14 +64,7 @@ testWithTools("shell gives an interactive shell on a TTY, as a user", TOOLS, asy
 testWithTools("Ctrl-C on a terminal reaches the payload's own handler", TOOLS, async () => {
   const { sif } = await execImages();
   const payload = `trap 'echo got INT; exit 43' INT; echo ready; sleep 30 & wait`;
-  const [script, ...args] = onTerminal(`${SINGLET_BIN} exec ${sif} sh -c "${payload}"`);
-  const child = new Deno.Command(script!, {
-    args,
-    cwd: "/tmp",
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnPiped(onTerminal(`${SINGLET_BIN} exec ${sif} sh -c "${payload}"`));
   const reader = child.stdout.getReader();
   let seen = "";
   while (!seen.includes("ready")) {
